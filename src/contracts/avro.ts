@@ -60,7 +60,8 @@ export function rawUnionType(): avro.Type {
     const branches = (['signaling', 'data-cdr', 'sms', 'engine-command'] as const).map((n) =>
       readSchema(schemaPath(n)),
     );
-    type = avro.Type.forSchema(branches as unknown as avro.Schema, { wrapUnions: true });
+    // 'auto' wraps only this union (its record branches are ambiguous); nullable fields stay plain.
+    type = avro.Type.forSchema(branches as unknown as avro.Schema);
     cache.set(key, type);
   }
   return type;

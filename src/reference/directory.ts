@@ -13,6 +13,12 @@ import type {
   TariffProfile,
 } from './types.js';
 
+/** n as a decimal string of at least `width` digits. */
+function digits(n: number, width: number): string {
+  const text = String(n);
+  return text.length >= width ? text : text.padStart(width, '0');
+}
+
 /** A run of consecutive endpoint indexes: a fleet, or one explicitly listed endpoint. */
 interface Block {
   start: number;
@@ -20,6 +26,10 @@ interface Block {
   fleet?: NonNullable<ReferenceData['fleets']>[number];
   endpoint?: Endpoint;
   sim?: Sim;
+  /** Fleet numbers parsed once: the simulator asks for IMSIs and MSISDNs per record. */
+  imsiBase?: number[];
+  msisdnBase?: number;
+  ipBase?: number;
 }
 
 interface ImsiSpan {
@@ -89,7 +99,14 @@ export class Directory {
       start += 1;
     }
     for (const fleet of data.fleets ?? []) {
-      const block: Block = { start, count: fleet.count, fleet };
+      const block: Block = {
+        start,
+        count: fleet.count,
+        fleet,
+        imsiBase: fleet.imsi_ranges.map((r) => Number(r.first_imsi)),
+        msisdnBase: Number(fleet.first_msisdn),
+        ipBase: ipv4ToNumber(fleet.first_ip_address),
+      };
       this.blocks.push(block);
       fleet.imsi_ranges.forEach((range, slot) =>
         this.imsiSpans.push({ first: Number(range.first_imsi), count: fleet.count, block, slot }),
@@ -152,6 +169,41 @@ export class Directory {
     };
   }
 
+  endpointId(index: number): number {
+    const block = this.blockOf(index);
+    return block.endpoint ? block.endpoint.id : (block.fleet as NonNullable<Block['fleet']>).first_endpoint_id + (index - block.start);
+  }
+
+  /** Directory index of an endpoint id, or undefined when no endpoint has that id. */
+  indexOfEndpointId(id: number): number | undefined {
+    for (const block of this.blocks) {
+      if (block.endpoint ? block.endpoint.id === id : id >= (block.fleet as NonNullable<Block['fleet']>).first_endpoint_id && id < (block.fleet as NonNullable<Block['fleet']>).first_endpoint_id + block.count) {
+        return block.start + (block.endpoint ? 0 : id - (block.fleet as NonNullable<Block['fleet']>).first_endpoint_id);
+      }
+    }
+    return undefined;
+  }
+
+  /** IMEI of the endpoint's device without building the endpoint object (hot path). */
+  imei(index: number): string | null {
+    const block = this.blockOf(index);
+    if (block.endpoint) return block.endpoint.imei ?? null;
+    const fleet = block.fleet as NonNullable<Block['fleet']>;
+    return imeiAt(fleet.device_tac, fleet.first_endpoint_id + index - block.start);
+  }
+
+  msisdn(index: number): string | null {
+    const block = this.blockOf(index);
+    if (block.sim) return block.sim.msisdn ?? null;
+    return digits((block.msisdnBase as number) + index - block.start, (block.fleet as NonNullable<Block['fleet']>).first_msisdn.length);
+  }
+
+  ipAddress(index: number): string | null {
+    const block = this.blockOf(index);
+    if (block.endpoint) return block.endpoint.ip_address ?? null;
+    return numberToIpv4((block.ipBase as number) + index - block.start);
+  }
+
   /** Number of IMSIs on the endpoint's SIM (1..3). */
   imsiCount(index: number): number {
     const block = this.blockOf(index);
@@ -161,9 +213,9 @@ export class Directory {
   imsi(index: number, slot: number): string {
     const block = this.blockOf(index);
     if (block.sim) return (block.sim.imsis[slot] as Sim['imsis'][number]).imsi;
-    const range = (block.fleet as NonNullable<Block['fleet']>).imsi_ranges[slot];
-    if (!range) throw new RangeError(`endpoint index ${index} has no IMSI slot ${slot}`);
-    return addDigits(range.first_imsi, index - block.start);
+    const base = (block.imsiBase as number[])[slot];
+    if (base === undefined) throw new RangeError(`endpoint index ${index} has no IMSI slot ${slot}`);
+    return digits(base + index - block.start, 15);
   }
 
   /** Regions where the SIM applet prefers the IMSI in `slot`. */

@@ -1,0 +1,59 @@
+#!/usr/bin/env node
+import { DataStreamerError, UsageError } from '../util/errors.js';
+import { VERSION } from '../util/version.js';
+import { demoCommand } from './commands/demo.js';
+import { inspectCommand } from './commands/inspect.js';
+import { referenceCommand } from './commands/reference.js';
+import { simulateCommand } from './commands/simulate.js';
+
+const HELP = `data-streamer ${VERSION}: stream processing for cellular IoT connectivity data
+
+Usage: data-streamer <command> [options]
+
+Commands:
+  demo        generate a fleet and simulate a day of its traffic (what npm start runs)
+  simulate    run the core simulator and write a capture file
+  inspect     verify a capture file and summarise what it holds
+  reference   generate or validate reference data (operators, tariffs, fleet)
+
+Run data-streamer <command> --help for a command's options.`;
+
+const COMMANDS: Record<string, (argv: string[]) => Promise<number>> = {
+  demo: demoCommand,
+  simulate: simulateCommand,
+  inspect: inspectCommand,
+  reference: referenceCommand,
+};
+
+async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+    console.log(HELP);
+    return 0;
+  }
+  if (name === '--version' || name === '-v') {
+    console.log(VERSION);
+    return 0;
+  }
+  const command = COMMANDS[name];
+  if (!command) throw new UsageError(`unknown command "${name}"; commands: ${Object.keys(COMMANDS).join(', ')}`);
+  return command(rest);
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (error: unknown) => {
+    if (error instanceof DataStreamerError) {
+      console.error(`data-streamer: ${error.message}`);
+      process.exitCode = error instanceof UsageError ? 2 : 1;
+      return;
+    }
+    // Unexpected: say what happened first; the stack follows for the bug report.
+    console.error(`data-streamer: internal error: ${(error as Error)?.message ?? String(error)}`);
+    if (process.env.DEBUG) console.error((error as Error)?.stack);
+    else console.error('(set DEBUG=1 for the stack trace)');
+    process.exitCode = 70;
+  },
+);
