@@ -221,12 +221,13 @@ export function generateReferenceData(options: GenerateOptions): ReferenceData {
     });
   }
 
-  // Split the devices over 1 to 3 fleets per organisation, by random weight.
+  // Fleets take device kinds and organisations in turn, so every fleet mix has all three
+  // kinds; sizes follow random weights.
+  const kinds: DeviceProfile[] = ['meter', 'tracker', 'gateway'];
   const shapes: { org: Organisation; profile: DeviceProfile }[] = [];
-  for (const org of organisations) {
-    const n = 1 + rng.int(3);
-    const profiles: DeviceProfile[] = ['meter', 'tracker', 'gateway'];
-    for (let k = 0; k < n; k++) shapes.push({ org, profile: profiles[(org.id + k) % 3] as DeviceProfile });
+  const shapeCount = Math.max(3, organisations.length * (1 + rng.int(2)) + 1);
+  for (let f = 0; f < shapeCount; f++) {
+    shapes.push({ org: organisations[f % organisations.length] as Organisation, profile: kinds[f % kinds.length] as DeviceProfile });
   }
   const fleetCount = Math.min(shapes.length, devices);
   const weights = shapes.slice(0, fleetCount).map(() => 1 + rng.int(9));
@@ -269,7 +270,7 @@ export function generateReferenceData(options: GenerateOptions): ReferenceData {
       home = sample(rng, pool, Math.min(pool.length, 6));
       mobility = 'international';
       imsiCount = 2 + rng.int(2);
-      tariffProfileId = usd ? 5 : rng.pick([1, 2, 4]);
+      tariffProfileId = usd ? 5 : rng.pick([2, 3, 4]);
       serviceProfileId = rng.pick([1, 3, 2]);
     } else {
       home = [rng.pick(usd ? americas : europe)];

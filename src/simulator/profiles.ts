@@ -43,7 +43,7 @@ export const PROFILES: Record<DeviceProfile, ProfileParameters> = {
     uplinkShare: [0.7, 0.9],
     smsMoPerDay: 1.5,
     smsMtPerDay: 0.5,
-    meanDwellS: 2 * 86_400,
+    meanDwellS: 86_400,
     ratTypes: [6, 9, 2],
   },
   // Gateways and routers: long sessions, heavy traffic.

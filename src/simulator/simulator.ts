@@ -41,7 +41,7 @@ export const CORE_RULES = {
   /** ...once at least this much was used since the previous record. */
   interimMinBytes: 100 * 1024,
   /** The VLR/SGSN purges a device not heard from for this long (implicit detach). */
-  purgeAfterMs: 12 * 3600_000,
+  purgeAfterMs: 4 * 3600_000,
   /** Periodic re-registration (Update Location again in the same network). */
   reregistrationMs: 8 * 3600_000,
   /** A device that could not attach tries again after this long. */
@@ -53,7 +53,7 @@ export const CORE_RULES = {
   pdpNoResourcesChance: 0.003,
   pdpAuthFailureChance: 0.002,
   /** Share of international moves that go to any country, not one of the deployment's. */
-  farMoveShare: 0.1,
+  farMoveShare: 0.15,
   /** Share of devices configured with a wrong APN (their sessions are rejected). */
   wrongApnShare: 0.003,
 } as const;
@@ -125,6 +125,8 @@ export class CoreSimulator {
   private readonly tResume: Float64Array;
   private readonly lastRegistration: Float64Array;
   private readonly lastSeen: Float64Array;
+  /** Time of the device's latest record: nothing of the device is emitted before it. */
+  private readonly busy: Float64Array;
   // Open session.
   private readonly sStart: Float64Array;
   private readonly sEnd: Float64Array;
@@ -189,6 +191,7 @@ export class CoreSimulator {
     this.tResume = new Float64Array(n);
     this.lastRegistration = new Float64Array(n);
     this.lastSeen = new Float64Array(n);
+    this.busy = new Float64Array(n);
     this.sStart = new Float64Array(n);
     this.sEnd = new Float64Array(n);
     this.sBytesPerMs = new Float64Array(n);
@@ -267,7 +270,12 @@ export class CoreSimulator {
       // A device re-timed by a command leaves a stale heap entry behind; skip it.
       if (t !== this.nextWake(i)) continue;
       this.clock = t;
-      if ((this.tSms[i] as number) < (this.tAction[i] as number)) this.onSms(i, t);
+      const sms = (this.tSms[i] as number) < (this.tAction[i] as number);
+      if (t <= (this.busy[i] as number)) {
+        // Still finishing an earlier exchange (e.g. Update GPRS Location): come back right after.
+        if (sms) this.tSms[i] = (this.busy[i] as number) + 1;
+        else this.tAction[i] = (this.busy[i] as number) + 1;
+      } else if (sms) this.onSms(i, t);
       else this.onAction(i, t);
       this.heap.push(this.nextWake(i), i);
     }
@@ -341,7 +349,8 @@ export class CoreSimulator {
 
   // ---- record builders --------------------------------------------------------------
 
-  private emit(record: RawRecord): void {
+  private emit(i: number, record: RawRecord, time: number): void {
+    if (time > (this.busy[i] as number)) this.busy[i] = time;
     this.out.push(record);
     this.stats.records++;
     this.stats.byKind[record.kind] = (this.stats.byKind[record.kind] ?? 0) + 1;
@@ -379,7 +388,7 @@ export class CoreSimulator {
       const key = `${type}:${record.cause}`;
       this.stats.rejected[key] = (this.stats.rejected[key] ?? 0) + 1;
     }
-    this.emit({ kind: 'signaling', record });
+    this.emit(i, { kind: 'signaling', record }, t);
     return record;
   }
 
@@ -402,9 +411,12 @@ export class CoreSimulator {
 
   private onAction(i: number, t: number): void {
     switch (this.action[i]) {
-      case ACT_ATTACH:
-        this.attach(i, t, this.country[i] as number);
+      case ACT_ATTACH: {
+        // A device that could not register (or was purged) may have moved meanwhile.
+        const moved = this.movedTo(i, t);
+        this.attach(i, t, moved < 0 ? (this.country[i] as number) : moved);
         break;
+      }
       case ACT_SESSION:
         this.beginSession(i, t);
         break;
@@ -436,7 +448,10 @@ export class CoreSimulator {
     const wantedSlot = this.appletSlot(i, countryIndex);
     if (wantedSlot !== this.slot[i]) {
       // The applet switches IMSI: the old IMSI's registration is purged by the old network.
-      if (this.state[i] !== OFFLINE) this.purge(i, t, 'IMSI_SWITCH');
+      if (this.state[i] !== OFFLINE) {
+        this.purge(i, t, 'IMSI_SWITCH');
+        t += 100;
+      }
       if ((this.lastRegistration[i] as number) > 0) this.stats.imsiSwitches++;
       this.slot[i] = wantedSlot;
     }
@@ -480,17 +495,21 @@ export class CoreSimulator {
   }
 
   /** A device wakes up to send data: re-register or move if due, then Create PDP Context. */
-  private beginSession(i: number, t: number): void {
+  private beginSession(i: number, wake: number): void {
+    let t = wake;
     const p = this.params(i);
-    const deployment = this.dir.deployment(i);
-    const mobility = deployment.mobility ?? 'static';
-    const away = t - (this.lastSeen[i] as number);
-    if (mobility !== 'static' && this.rand(i) < away / 1000 / p.meanDwellS) {
-      if (!this.move(i, t, mobility)) return;
-    } else if (t - (this.lastRegistration[i] as number) >= CORE_RULES.reregistrationMs) {
+    const moved = this.movedTo(i, t);
+    if (moved >= 0) {
+      // Register in the new network first; attach() schedules the session after it.
+      this.state[i] = ATTACHED;
+      this.attach(i, t, moved);
+      return;
+    }
+    if (t - (this.lastRegistration[i] as number) >= CORE_RULES.reregistrationMs) {
       this.signaling(i, t, 'UPDATE_LOCATION');
       this.signaling(i, t + 200, 'UPDATE_GPRS_LOCATION');
       this.lastRegistration[i] = t;
+      t += 400;
     }
     this.lastSeen[i] = t;
     const apn = (this.flags[i] as number) & WRONG_APN ? 'internet' : 'em';
@@ -527,18 +546,20 @@ export class CoreSimulator {
     this.scheduleCut(i);
   }
 
-  /** A move to another country (international) or another operator at home (national). */
-  private move(i: number, t: number, mobility: 'national' | 'international'): boolean {
-    let target = this.country[i] as number;
-    if (mobility === 'international') {
-      const countries = (this.dir.deployment(i).countries ?? []).map((iso) => this.countryByIso.get(iso) as number);
-      const others = countries.filter((c) => c !== this.country[i]);
-      // Now and then a device is shipped beyond its usual countries, often outside its coverage.
-      if (others.length === 0 || this.rand(i) < CORE_RULES.farMoveShare) target = Math.floor(this.rand(i) * this.dir.countries.length);
-      else target = others[Math.floor(this.rand(i) * others.length)] as number;
-    }
-    this.state[i] = ATTACHED;
-    return this.attach(i, t, target);
+  /**
+   * Whether the device moved since it was last seen, and where to: another country
+   * (international mobility) or another operator at home (national). -1: it did not move.
+   */
+  private movedTo(i: number, t: number): number {
+    const mobility = this.dir.deployment(i).mobility ?? 'static';
+    const away = (t - (this.lastSeen[i] as number)) / 1000;
+    if (mobility === 'static' || this.rand(i) >= away / this.params(i).meanDwellS) return -1;
+    if (mobility === 'national') return this.country[i] as number;
+    const countries = (this.dir.deployment(i).countries ?? []).map((iso) => this.countryByIso.get(iso) as number);
+    const others = countries.filter((c) => c !== this.country[i]);
+    // Now and then a device is shipped beyond its usual countries, often outside its coverage.
+    if (others.length === 0 || this.rand(i) < CORE_RULES.farMoveShare) return Math.floor(this.rand(i) * this.dir.countries.length);
+    return others[Math.floor(this.rand(i) * others.length)] as number;
   }
 
   /** Bytes used from session start until time t: the device sends at a constant rate. */
@@ -567,7 +588,7 @@ export class CoreSimulator {
       this.scheduleIdle(i, t, false);
       return;
     }
-    this.emit({ kind: 'data_cdr', record: this.cdr(i, t, CauseForRecClosing.timeLimit) });
+    this.emit(i, { kind: 'data_cdr', record: this.cdr(i, t, CauseForRecClosing.timeLimit) }, t);
     this.scheduleCut(i);
   }
 
@@ -619,7 +640,7 @@ export class CoreSimulator {
   private closeSession(i: number, t: number, recClosing: number, cause: Cause): void {
     const final = this.cdr(i, t, recClosing);
     const late = this.rand(i) < this.lateCdrRate;
-    if (!late) this.emit({ kind: 'data_cdr', record: final });
+    if (!late) this.emit(i, { kind: 'data_cdr', record: final }, t);
     this.signaling(i, t, 'DELETE_PDP_CONTEXT', {
       charging_id: this.sCharging[i] as number,
       gateway_address: this.pgw(i).address,
@@ -628,8 +649,8 @@ export class CoreSimulator {
       pdp_address: this.dir.ipAddress(i),
       cause,
     });
-    if (late) this.emit({ kind: 'data_cdr', record: final });
-    if (this.rand(i) < this.duplicateCdrRate) this.emit({ kind: 'data_cdr', record: { ...final } });
+    if (late) this.emit(i, { kind: 'data_cdr', record: final }, t);
+    if (this.rand(i) < this.duplicateCdrRate) this.emit(i, { kind: 'data_cdr', record: { ...final } }, t);
     this.state[i] = ATTACHED;
     this.lastSeen[i] = t;
   }
@@ -657,6 +678,8 @@ export class CoreSimulator {
     this.tSms[i] = t + this.smsGap(i, t);
     const services = this.dir.serviceProfileOf(i).services;
     if (mo && this.state[i] === OFFLINE) return; // a device that is off sends nothing
+    // An SMS exchange means the network heard from the device: the purge timer restarts.
+    if (this.action[i] === ACT_PURGE && this.state[i] !== OFFLINE) this.tAction[i] = Math.max(this.tAction[i] as number, t + CORE_RULES.purgeAfterMs);
     let cause: string | null = null;
     if (this.state[i] === OFFLINE) cause = 'absentSubscriber';
     else if ((this.flags[i] as number) & SMS_BLOCKED) cause = 'smsBlocked';
@@ -679,7 +702,7 @@ export class CoreSimulator {
     };
     this.stats.sms[record.direction]++;
     if (cause) this.stats.sms.undelivered++;
-    this.emit({ kind: 'sms', record });
+    this.emit(i, { kind: 'sms', record }, t);
   }
 
   // ---- enforcement ------------------------------------------------------------------
@@ -687,7 +710,7 @@ export class CoreSimulator {
   private applyCommand(command: EnforcementCommand): void {
     const i = this.dir.indexOfEndpointId(command.endpoint_id);
     if (i === undefined) return; // not one of ours: the core ignores it
-    const t = command.timestamp;
+    const t = Math.max(command.timestamp, (this.busy[i] as number) + 1);
     this.stats.enforcementApplied++;
     const data = command.scope !== 'SMS';
     const sms = command.scope !== 'DATA';

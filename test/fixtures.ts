@@ -1,0 +1,127 @@
+import type { RawRecord } from '../src/contracts/raw.js';
+import { Directory } from '../src/reference/directory.js';
+import type { Endpoint, ReferenceData, Sim } from '../src/reference/types.js';
+import { CoreSimulator, type SimulatorOptions } from '../src/simulator/simulator.js';
+
+/** 2026-01-05T00:00:00Z, a Monday. */
+export const T0 = Date.UTC(2026, 0, 5);
+export const HOUR = 3_600_000;
+
+function sim(id: number, imsis: string[], regions: (string[] | undefined)[] = []): Sim {
+  return {
+    id,
+    iccid: `8988303000000000${id}`.slice(0, 19) + '0',
+    msisdn: `4236639200000${id}`.slice(0, 15),
+    production_date: '2025-01-01T00:00:00Z',
+    imsis: imsis.map((imsi, k) => ({
+      id: id * 10 + k,
+      imsi,
+      import_date: '2025-01-01T00:00:00Z',
+      ...(regions[k] ? { preferred_regions: regions[k] as never } : {}),
+    })),
+  };
+}
+
+function endpoint(id: number, simId: number, fields: Partial<Endpoint>): Endpoint {
+  return {
+    id,
+    name: `device-${id}`,
+    imei: '356938035643809',
+    ip_address: `10.0.0.${id % 250}`,
+    tags: null,
+    status: 'Enabled',
+    organisation_id: 1,
+    sim_id: simId,
+    service_profile_id: 1,
+    tariff_profile_id: 1,
+    ...fields,
+  };
+}
+
+/**
+ * A small hand-written world: Germany and Austria in zone 1, AT&T (US) in zone 2,
+ * T-Mobile (US) in zone 3; tariff profile 2 covers only zone 1, profile 3 zones 1 and 2.
+ */
+export function smallWorld(): ReferenceData {
+  return {
+    format: 'data-streamer/reference-data',
+    version: 1,
+    countries: [
+      { id: 74, name: 'Germany', iso_code: 'de', mcc: '262', country_code: '49', region: 'europe', utc_offset_hours: 1 },
+      { id: 14, name: 'Austria', iso_code: 'at', mcc: '232', country_code: '43', region: 'europe', utc_offset_hours: 1 },
+      { id: 226, name: 'United States', iso_code: 'us', mcc: '310', country_code: '1', region: 'north_america', utc_offset_hours: -6 },
+    ],
+    operators: [
+      { id: 1, name: 'Telekom', country_id: 74, mncs: ['01', '06'], tapcode: 'DEUD1' },
+      { id: 2, name: 'Vodafone', country_id: 74, mncs: ['02'], tapcode: 'DEUD2' },
+      { id: 3, name: 'A1', country_id: 14, mncs: ['01'], tapcode: 'AUTPT' },
+      { id: 4, name: 'AT&T', country_id: 226, mncs: ['410'], tapcode: 'USACG' },
+      { id: 5, name: 'T-Mobile', country_id: 226, mncs: ['260'], tapcode: 'USAW6' },
+    ],
+    tariffs: [
+      {
+        id: 555,
+        version: 1,
+        name: 'Test EUR',
+        currency: 'EUR',
+        data_blocksize_bytes: 1024,
+        default_sms_mt_rate: '0.01',
+        ratezones: [
+          { id: 11, name: 'Zone 1', operator_ids: [1, 2, 3], rates: { data_per_mb: '0.10', sms_mo: '0.07' } },
+          { id: 12, name: 'Zone 2', operator_ids: [4], rates: { data_per_mb: '0.25', sms_mo: '0.10' } },
+          { id: 13, name: 'Zone 3', operator_ids: [5], rates: { data_per_mb: '1.00', sms_mo: '0.30' } },
+        ],
+      },
+    ],
+    tariff_profiles: [
+      { id: 1, name: 'Everywhere', tariff_id: 555, ratezone_ids: [11, 12, 13] },
+      { id: 2, name: 'Europe only', tariff_id: 555, ratezone_ids: [11] },
+      { id: 3, name: 'Europe and AT&T', tariff_id: 555, ratezone_ids: [11, 12] },
+    ],
+    service_profiles: [
+      { id: 1, name: 'All services', services: { data: true, sms_mo: true, sms_mt: true } },
+      { id: 2, name: 'No SMS MO', services: { data: true, sms_mo: false, sms_mt: true } },
+    ],
+    organisations: [{ id: 1, name: 'Test Org', currency: 'EUR', monthly_cost_limit: '1000' }],
+    sims: [
+      sim(101, ['295050000000101']),
+      sim(102, ['901430000000102', '295050000000102', '234500000000102'], [undefined, ['europe'], ['north_america', 'latin_america']]),
+      sim(103, ['295050000000103']),
+      sim(104, ['295050000000104']),
+      sim(105, ['295050000000105']),
+      sim(106, ['295050000000106']),
+    ],
+    endpoints: [
+      endpoint(1, 101, { deployment: { countries: ['de'], mobility: 'static', profile: 'meter' } }),
+      endpoint(2, 102, { deployment: { countries: ['de', 'at', 'us'], mobility: 'international', profile: 'tracker' } }),
+      endpoint(3, 103, { deployment: { countries: ['de'], mobility: 'national', profile: 'gateway' } }),
+      endpoint(4, 104, { tariff_profile_id: 3, deployment: { countries: ['us'], mobility: 'static', profile: 'tracker' } }),
+      endpoint(5, 105, { tariff_profile_id: 2, deployment: { countries: ['us'], mobility: 'static', profile: 'tracker' } }),
+      endpoint(6, 106, { service_profile_id: 2, deployment: { countries: ['de'], mobility: 'static', profile: 'tracker' } }),
+    ],
+  };
+}
+
+export function simulator(reference: ReferenceData, overrides: Partial<SimulatorOptions> = {}): CoreSimulator {
+  return new CoreSimulator({ directory: new Directory(reference), seed: 1, start: T0, durationMs: 24 * HOUR, ...overrides });
+}
+
+/** Runs a simulator to its end and returns every record. */
+export function runAll(sim: CoreSimulator): RawRecord[] {
+  const out: RawRecord[] = [];
+  while (sim.generate(out, 10_000)) {
+    // keep going
+  }
+  return out;
+}
+
+export function imsiOf(raw: RawRecord): string {
+  switch (raw.kind) {
+    case 'data_cdr':
+      return raw.record.servedIMSI;
+    case 'command':
+      return '';
+    default:
+      return raw.record.imsi;
+  }
+}
