@@ -3,7 +3,13 @@ import { join } from 'node:path';
 import avro from 'avsc';
 import { describe, expect, it } from 'vitest';
 import { avroType, readSchema, SCHEMA_FILES, type SchemaName, schemaPath } from '../src/contracts/avro.js';
-import type { DataCdr, EngineCommand, EnforcementCommand, SignalingRecord, SmsRecord } from '../src/contracts/raw.js';
+import type {
+  DataCdr,
+  EnforcementCommand,
+  EngineCommand,
+  SignalingRecord,
+  SmsRecord,
+} from '../src/contracts/raw.js';
 import { packageRoot } from '../src/util/paths.js';
 
 const signaling: SignalingRecord = {
@@ -106,8 +112,19 @@ const event = {
   event_severity: { id: 0, description: 'Info' },
   organisation: { id: 1825, name: 'Test Org' },
   user: null,
-  endpoint: { id: 20_200_078, name: 'Test Sim 2', ip_address: '189.79.243.228', tags: null, imei: '960407272413998' },
-  sim: { id: 646_486, iccid: '5746435358418205328', msisdn: null, production_date: '2020-12-23T13:02:11.000Z' },
+  endpoint: {
+    id: 20_200_078,
+    name: 'Test Sim 2',
+    ip_address: '189.79.243.228',
+    tags: null,
+    imei: '960407272413998',
+  },
+  sim: {
+    id: 646_486,
+    iccid: '5746435358418205328',
+    msisdn: null,
+    production_date: '2020-12-23T13:02:11.000Z',
+  },
   imsi: { id: 12_105_613, imsi: '693601932595201', import_date: '2020-12-23T13:02:11.000Z' },
   detail: JSON.stringify({ id: 3, name: 'Vodafone', session_id: 'd12c574f-e219-45a4-8836-d17a50f66fb1' }),
 };
@@ -118,8 +135,20 @@ const usage = {
   start_timestamp: '2022-04-26T11:53:43.000Z',
   end_timestamp: '2022-04-26T11:54:28.000Z',
   organisation: { id: 12_345, name: 'Example Organization' },
-  endpoint: { id: 123_456_789, name: 'Example Device', ip_address: '192.0.2.7', tags: 'V1', imei: '8677300511111142', balance: null },
-  sim: { id: 3_324_192, iccid: '89883030000080139311', msisdn: '423663920123456', production_date: '2020-09-09T06:42:59.000Z' },
+  endpoint: {
+    id: 123_456_789,
+    name: 'Example Device',
+    ip_address: '192.0.2.7',
+    tags: 'V1',
+    imei: '8677300511111142',
+    balance: null,
+  },
+  sim: {
+    id: 3_324_192,
+    iccid: '89883030000080139311',
+    msisdn: '423663920123456',
+    production_date: '2020-09-09T06:42:59.000Z',
+  },
   imsi_id: 9_624_042,
   imsi: '295050901064821',
   operator: { id: 5, name: 'Telefonica O2', mnc: '07', country: { id: 74, mcc: '262', name: 'Germany' } },
@@ -156,19 +185,32 @@ const SAMPLES: Record<SchemaName, object> = {
 };
 
 /** Every record and field of a schema, recursively, with its path. */
-function walk(schema: unknown, path: string, visit: (node: Record<string, unknown>, path: string) => void): void {
-  if (Array.isArray(schema)) return schema.forEach((branch, i) => walk(branch, `${path}|${i}`, visit));
+function walk(
+  schema: unknown,
+  path: string,
+  visit: (node: Record<string, unknown>, path: string) => void,
+): void {
+  if (Array.isArray(schema)) {
+    schema.forEach((branch, i) => {
+      walk(branch, `${path}|${i}`, visit);
+    });
+    return;
+  }
   if (!schema || typeof schema !== 'object') return;
   const node = schema as Record<string, unknown>;
   visit(node, path);
-  if (node.type === 'record') for (const field of node.fields as Record<string, unknown>[]) walk(field.type, `${path}.${field.name}`, visit);
+  if (node.type === 'record')
+    for (const field of node.fields as Record<string, unknown>[])
+      walk(field.type, `${path}.${field.name}`, visit);
   else if (node.type && typeof node.type === 'object') walk(node.type, path, visit);
   if (node.items) walk(node.items, `${path}[]`, visit);
 }
 
 describe('Avro contracts in schemas/avro', () => {
   it('lists every .avsc file of the folder', () => {
-    const files = readdirSync(join(packageRoot(), 'schemas', 'avro')).filter((f) => f.endsWith('.avsc')).map((f) => f.replace('.avsc', ''));
+    const files = readdirSync(join(packageRoot(), 'schemas', 'avro'))
+      .filter((f) => f.endsWith('.avsc'))
+      .map((f) => f.replace('.avsc', ''));
     expect(files.sort()).toEqual([...SCHEMA_FILES].sort());
   });
 
@@ -178,7 +220,8 @@ describe('Avro contracts in schemas/avro', () => {
     walk(readSchema(schemaPath(name)), name, (node, path) => {
       if (node.type === 'record') {
         if (!node.doc) undocumented.push(path);
-        for (const field of node.fields as Record<string, unknown>[]) if (!field.doc) undocumented.push(`${path}.${field.name}`);
+        for (const field of node.fields as Record<string, unknown>[])
+          if (!field.doc) undocumented.push(`${path}.${field.name}`);
       }
       if ((node.type === 'enum' || node.type === 'fixed') && !node.doc) undocumented.push(path);
     });
@@ -195,7 +238,9 @@ describe('Avro contracts in schemas/avro', () => {
 
   it('the TypeScript record types carry exactly the schema fields, in order', () => {
     for (const name of ['signaling', 'data-cdr', 'sms', 'engine-command', 'enforcement-command'] as const) {
-      const fields = (readSchema(schemaPath(name)) as unknown as { fields: { name: string }[] }).fields.map((f) => f.name);
+      const fields = (readSchema(schemaPath(name)) as unknown as { fields: { name: string }[] }).fields.map(
+        (f) => f.name,
+      );
       expect(Object.keys(SAMPLES[name])).toEqual(fields);
     }
   });
@@ -210,7 +255,9 @@ describe('Avro contracts in schemas/avro', () => {
 
 describe('schema evolution', () => {
   it('reads signaling records written with version 1 (no cell_id) with the current schema', () => {
-    const v1 = avro.Type.forSchema(readSchema(join(packageRoot(), 'schemas', 'avro', 'history', 'signaling.v1.avsc')));
+    const v1 = avro.Type.forSchema(
+      readSchema(join(packageRoot(), 'schemas', 'avro', 'history', 'signaling.v1.avsc')),
+    );
     const current = avroType('signaling');
     const { cell_id: _, ...oldRecord } = signaling;
     const bytes = v1.toBuffer(oldRecord);

@@ -10,7 +10,7 @@ export const HOUR = 3_600_000;
 function sim(id: number, imsis: string[], regions: (string[] | undefined)[] = []): Sim {
   return {
     id,
-    iccid: `8988303000000000${id}`.slice(0, 19) + '0',
+    iccid: `${`8988303000000000${id}`.slice(0, 19)}0`,
     msisdn: `4236639200000${id}`.slice(0, 15),
     production_date: '2025-01-01T00:00:00Z',
     imsis: imsis.map((imsi, k) => ({
@@ -47,9 +47,33 @@ export function smallWorld(): ReferenceData {
     format: 'data-streamer/reference-data',
     version: 1,
     countries: [
-      { id: 74, name: 'Germany', iso_code: 'de', mcc: '262', country_code: '49', region: 'europe', utc_offset_hours: 1 },
-      { id: 14, name: 'Austria', iso_code: 'at', mcc: '232', country_code: '43', region: 'europe', utc_offset_hours: 1 },
-      { id: 226, name: 'United States', iso_code: 'us', mcc: '310', country_code: '1', region: 'north_america', utc_offset_hours: -6 },
+      {
+        id: 74,
+        name: 'Germany',
+        iso_code: 'de',
+        mcc: '262',
+        country_code: '49',
+        region: 'europe',
+        utc_offset_hours: 1,
+      },
+      {
+        id: 14,
+        name: 'Austria',
+        iso_code: 'at',
+        mcc: '232',
+        country_code: '43',
+        region: 'europe',
+        utc_offset_hours: 1,
+      },
+      {
+        id: 226,
+        name: 'United States',
+        iso_code: 'us',
+        mcc: '310',
+        country_code: '1',
+        region: 'north_america',
+        utc_offset_hours: -6,
+      },
     ],
     operators: [
       { id: 1, name: 'Telekom', country_id: 74, mncs: ['01', '06'], tapcode: 'DEUD1' },
@@ -85,7 +109,11 @@ export function smallWorld(): ReferenceData {
     organisations: [{ id: 1, name: 'Test Org', currency: 'EUR', monthly_cost_limit: '1000' }],
     sims: [
       sim(101, ['295050000000101']),
-      sim(102, ['901430000000102', '295050000000102', '234500000000102'], [undefined, ['europe'], ['north_america', 'latin_america']]),
+      sim(
+        102,
+        ['901430000000102', '295050000000102', '234500000000102'],
+        [undefined, ['europe'], ['north_america', 'latin_america']],
+      ),
       sim(103, ['295050000000103']),
       sim(104, ['295050000000104']),
       sim(105, ['295050000000105']),
@@ -93,17 +121,37 @@ export function smallWorld(): ReferenceData {
     ],
     endpoints: [
       endpoint(1, 101, { deployment: { countries: ['de'], mobility: 'static', profile: 'meter' } }),
-      endpoint(2, 102, { deployment: { countries: ['de', 'at', 'us'], mobility: 'international', profile: 'tracker' } }),
+      endpoint(2, 102, {
+        deployment: { countries: ['de', 'at', 'us'], mobility: 'international', profile: 'tracker' },
+      }),
       endpoint(3, 103, { deployment: { countries: ['de'], mobility: 'national', profile: 'gateway' } }),
-      endpoint(4, 104, { tariff_profile_id: 3, deployment: { countries: ['us'], mobility: 'static', profile: 'tracker' } }),
-      endpoint(5, 105, { tariff_profile_id: 2, deployment: { countries: ['us'], mobility: 'static', profile: 'tracker' } }),
-      endpoint(6, 106, { service_profile_id: 2, deployment: { countries: ['de'], mobility: 'static', profile: 'tracker' } }),
+      endpoint(4, 104, {
+        tariff_profile_id: 3,
+        deployment: { countries: ['us'], mobility: 'static', profile: 'tracker' },
+      }),
+      endpoint(5, 105, {
+        tariff_profile_id: 2,
+        deployment: { countries: ['us'], mobility: 'static', profile: 'tracker' },
+      }),
+      endpoint(6, 106, {
+        service_profile_id: 2,
+        deployment: { countries: ['de'], mobility: 'static', profile: 'tracker' },
+      }),
     ],
   };
 }
 
-export function simulator(reference: ReferenceData, overrides: Partial<SimulatorOptions> = {}): CoreSimulator {
-  return new CoreSimulator({ directory: new Directory(reference), seed: 1, start: T0, durationMs: 24 * HOUR, ...overrides });
+export function simulator(
+  reference: ReferenceData,
+  overrides: Partial<SimulatorOptions> = {},
+): CoreSimulator {
+  return new CoreSimulator({
+    directory: new Directory(reference),
+    seed: 1,
+    start: T0,
+    durationMs: 24 * HOUR,
+    ...overrides,
+  });
 }
 
 /** Runs a simulator to its end and returns every record. */

@@ -1,8 +1,8 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { stringify } from 'yaml';
 import { describe, expect, it } from 'vitest';
+import { stringify } from 'yaml';
 import { Directory } from '../src/reference/directory.js';
 import { generateReferenceData } from '../src/reference/generator.js';
 import { iccidAt, imeiAt, luhnDigit } from '../src/reference/identifiers.js';
@@ -36,6 +36,7 @@ describe('reference data loader', () => {
   });
 
   it('reports every problem at once: missing, unknown and malformed fields', () => {
+    // biome-ignore lint/suspicious/noExplicitAny: the test breaks the typed structure on purpose
     const data = smallWorld() as unknown as Record<string, any>;
     delete data.organisations[0].currency;
     data.operators[1].colour = 'red';
@@ -76,10 +77,22 @@ describe('reference data loader', () => {
   it('finds overlapping fleet ranges, even a short one inside a long one', () => {
     const data = generateReferenceData({ devices: 3000, seed: 1 });
     const fleets = data.fleets ?? [];
-    const [a, b] = fleets as [NonNullable<ReferenceData['fleets']>[number], NonNullable<ReferenceData['fleets']>[number]];
-    fleets.push({ ...b, first_endpoint_id: a.first_endpoint_id + 5, count: 1, first_sim_id: 1, first_iccid: '8900000000000000001', imsi_ranges: [{ first_imsi: '001010000000001', first_imsi_id: 1 }] });
+    const [a, b] = fleets as [
+      NonNullable<ReferenceData['fleets']>[number],
+      NonNullable<ReferenceData['fleets']>[number],
+    ];
+    fleets.push({
+      ...b,
+      first_endpoint_id: a.first_endpoint_id + 5,
+      count: 1,
+      first_sim_id: 1,
+      first_iccid: '8900000000000000001',
+      imsi_ranges: [{ first_imsi: '001010000000001', first_imsi_id: 1 }],
+    });
     const problems = problemsOf(data);
-    expect(problems).toContain(`fleets[${fleets.length - 1}]: endpoint id ${a.first_endpoint_id + 5} is also used by fleets[0]`);
+    expect(problems).toContain(
+      `fleets[${fleets.length - 1}]: endpoint id ${a.first_endpoint_id + 5} is also used by fleets[0]`,
+    );
   });
 
   it('reads YAML as well as JSON, and names the file in errors', () => {
@@ -89,8 +102,12 @@ describe('reference data loader', () => {
     expect(loadReferenceData(yamlFile).operators).toHaveLength(5);
     const broken = join(dir, 'broken.json');
     writeFileSync(broken, '{"format": ');
-    expect(() => loadReferenceData(broken)).toThrow(/broken\.json: 1 problem in reference data:\n {2}- cannot be parsed as JSON/);
-    expect(() => loadReferenceData(join(dir, 'missing.json'))).toThrow(/missing\.json.*cannot be read: ENOENT/s);
+    expect(() => loadReferenceData(broken)).toThrow(
+      /broken\.json: 1 problem in reference data:\n {2}- cannot be parsed as JSON/,
+    );
+    expect(() => loadReferenceData(join(dir, 'missing.json'))).toThrow(
+      /missing\.json.*cannot be read: ENOENT/s,
+    );
   });
 });
 
@@ -131,7 +148,8 @@ describe('reference data generator', () => {
     const prices: unknown[] = [];
     for (const t of data.tariffs) {
       prices.push(t.default_sms_mt_rate);
-      for (const z of t.ratezones) prices.push(...Object.values(z.rates), ...Object.values(z.inclusive_volume ?? {}));
+      for (const z of t.ratezones)
+        prices.push(...Object.values(z.rates), ...Object.values(z.inclusive_volume ?? {}));
     }
     for (const o of data.organisations) if (o.monthly_cost_limit) prices.push(o.monthly_cost_limit);
     expect(prices.length).toBeGreaterThan(30);
@@ -160,7 +178,9 @@ describe('directory', () => {
     expect(sim.iccid).toMatch(/^89\d{18}$/);
     expect(luhnDigit(sim.iccid.slice(0, -1))).toBe(Number(sim.iccid.slice(-1)));
     expect(endpoint.imei).toMatch(/^\d{15}$/);
-    expect(luhnDigit((endpoint.imei as string).slice(0, -1))).toBe(Number((endpoint.imei as string).slice(-1)));
+    expect(luhnDigit((endpoint.imei as string).slice(0, -1))).toBe(
+      Number((endpoint.imei as string).slice(-1)),
+    );
     expect(dir.imei(31_337)).toBe(endpoint.imei);
     expect(dir.ipAddress(31_337)).toBe(endpoint.ip_address);
     expect(dir.msisdn(31_337)).toBe(sim.msisdn);

@@ -1,13 +1,27 @@
 import { describe, expect, it } from 'vitest';
-import { type DataCdr, type EnforcementCommand, type RawRecord, type SignalingRecord, eventTime } from '../src/contracts/raw.js';
+import {
+  type DataCdr,
+  type EnforcementCommand,
+  eventTime,
+  type RawRecord,
+  type SignalingRecord,
+} from '../src/contracts/raw.js';
 import { Directory } from '../src/reference/directory.js';
 import { generateReferenceData } from '../src/reference/generator.js';
 import { CORE_RULES } from '../src/simulator/simulator.js';
 import { HOUR, imsiOf, runAll, simulator, smallWorld, T0 } from './fixtures.js';
 
 const signalingOf = (records: RawRecord[], imsis?: Set<string>) =>
-  records.filter((r): r is { kind: 'signaling'; record: SignalingRecord } => r.kind === 'signaling' && (!imsis || imsis.has(r.record.imsi))).map((r) => r.record);
-const cdrsOf = (records: RawRecord[]) => records.filter((r): r is { kind: 'data_cdr'; record: DataCdr } => r.kind === 'data_cdr').map((r) => r.record);
+  records
+    .filter(
+      (r): r is { kind: 'signaling'; record: SignalingRecord } =>
+        r.kind === 'signaling' && (!imsis || imsis.has(r.record.imsi)),
+    )
+    .map((r) => r.record);
+const cdrsOf = (records: RawRecord[]) =>
+  records
+    .filter((r): r is { kind: 'data_cdr'; record: DataCdr } => r.kind === 'data_cdr')
+    .map((r) => r.record);
 
 function imsisOfEndpoint(index: number, reference = smallWorld()): Set<string> {
   return new Set(new Directory(reference).sim(index).imsis.map((i) => i.imsi));
@@ -52,7 +66,9 @@ describe('core simulator: determinism', () => {
 
 describe('core simulator: sessions and CDRs', () => {
   const reference = generateReferenceData({ devices: 400, seed: 8 });
-  const records = runAll(simulator(reference, { durationMs: 24 * HOUR, lateCdrRate: 0, duplicateCdrRate: 0 }));
+  const records = runAll(
+    simulator(reference, { durationMs: 24 * HOUR, lateCdrRate: 0, duplicateCdrRate: 0 }),
+  );
   const creates = new Map<number, SignalingRecord>();
   const deletes = new Map<number, SignalingRecord>();
   for (const s of signalingOf(records)) {
@@ -60,7 +76,8 @@ describe('core simulator: sessions and CDRs', () => {
     if (s.type === 'DELETE_PDP_CONTEXT') deletes.set(s.charging_id as number, s);
   }
   const sessions = new Map<number, DataCdr[]>();
-  for (const cdr of cdrsOf(records)) sessions.set(cdr.chargingID, [...(sessions.get(cdr.chargingID) ?? []), cdr]);
+  for (const cdr of cdrsOf(records))
+    sessions.set(cdr.chargingID, [...(sessions.get(cdr.chargingID) ?? []), cdr]);
 
   it('cuts interim CDRs on the 45 s grid, each with at least 100 KB, then a final CDR at Delete PDP Context', () => {
     let interims = 0;
@@ -111,7 +128,11 @@ describe('core simulator: sessions and CDRs', () => {
 
   it('produces the heavy-tailed volumes of a real fleet: few devices carry most bytes', () => {
     const perDevice = new Map<string, number>();
-    for (const c of cdrsOf(records)) perDevice.set(c.servedIMSI, (perDevice.get(c.servedIMSI) ?? 0) + c.dataVolumeUplink + c.dataVolumeDownlink);
+    for (const c of cdrsOf(records))
+      perDevice.set(
+        c.servedIMSI,
+        (perDevice.get(c.servedIMSI) ?? 0) + c.dataVolumeUplink + c.dataVolumeDownlink,
+      );
     const volumes = [...perDevice.values()].sort((a, b) => b - a);
     const total = volumes.reduce((a, b) => a + b, 0);
     const topTenth = volumes.slice(0, Math.ceil(volumes.length / 10)).reduce((a, b) => a + b, 0);
@@ -130,7 +151,8 @@ describe('core simulator: sessions and CDRs', () => {
 
   it('follows the day: fewer sessions at night than in the working day (local time)', () => {
     const byHour = new Array(24).fill(0);
-    for (const s of signalingOf(records)) if (s.type === 'CREATE_PDP_CONTEXT') byHour[new Date(s.timestamp).getUTCHours()]++;
+    for (const s of signalingOf(records))
+      if (s.type === 'CREATE_PDP_CONTEXT') byHour[new Date(s.timestamp).getUTCHours()]++;
     const night = byHour[1] + byHour[2] + byHour[3];
     const day = byHour[9] + byHour[10] + byHour[11];
     expect(night).toBeLessThan(day * 0.8);
@@ -143,7 +165,9 @@ describe('core simulator: mobility, coverage and failures', () => {
     const records = runAll(simulator(world, { durationMs: 21 * 24 * HOUR }));
     const imsis = imsisOfEndpoint(1, world); // the tracker with 3 IMSIs
     const [global, europe, americas] = [...new Directory(world).sim(1).imsis.map((i) => i.imsi)];
-    const registrations = signalingOf(records, imsis).filter((s) => s.type === 'UPDATE_LOCATION' && s.result === 'ACCEPTED');
+    const registrations = signalingOf(records, imsis).filter(
+      (s) => s.type === 'UPDATE_LOCATION' && s.result === 'ACCEPTED',
+    );
     const used = new Set(registrations.map((s) => s.imsi));
     expect(used).toEqual(new Set([europe, americas]));
     expect(used.has(global as string)).toBe(false);
@@ -151,10 +175,16 @@ describe('core simulator: mobility, coverage and failures', () => {
     const signals = signalingOf(records, imsis);
     let switches = 0;
     signals.forEach((s, k) => {
-      const previous = signals.slice(0, k).reverse().find((p) => p.type === 'UPDATE_LOCATION' && p.result === 'ACCEPTED');
+      const previous = signals
+        .slice(0, k)
+        .reverse()
+        .find((p) => p.type === 'UPDATE_LOCATION' && p.result === 'ACCEPTED');
       if (s.type === 'UPDATE_LOCATION' && s.result === 'ACCEPTED' && previous && previous.imsi !== s.imsi) {
         switches++;
-        const purge = signals.slice(0, k).reverse().find((p) => p.type === 'PURGE_LOCATION');
+        const purge = signals
+          .slice(0, k)
+          .reverse()
+          .find((p) => p.type === 'PURGE_LOCATION');
         expect(purge?.imsi).toBe(previous.imsi);
       }
     });
@@ -166,10 +196,13 @@ describe('core simulator: mobility, coverage and failures', () => {
     const world = smallWorld();
     const records = runAll(simulator(world, { durationMs: 24 * HOUR }));
     // Endpoint index 3: US, profile covers AT&T but not T-Mobile.
-    const partly = signalingOf(records, imsisOfEndpoint(3, world)).filter((s) => s.type === 'UPDATE_LOCATION');
+    const partly = signalingOf(records, imsisOfEndpoint(3, world)).filter(
+      (s) => s.type === 'UPDATE_LOCATION',
+    );
     const rejected = partly.filter((s) => s.result === 'REJECTED');
     expect(rejected.length).toBeGreaterThan(0);
-    for (const s of rejected) expect([s.visited_mnc, s.cause, s.cause_code]).toEqual(['260', 'ROAMING_NOT_ALLOWED', 8]);
+    for (const s of rejected)
+      expect([s.visited_mnc, s.cause, s.cause_code]).toEqual(['260', 'ROAMING_NOT_ALLOWED', 8]);
     expect(partly.filter((s) => s.result === 'ACCEPTED').every((s) => s.visited_mnc === '410')).toBe(true);
     // Endpoint index 4: US with a Europe-only profile: never registers, never opens a session.
     const never = signalingOf(records, imsisOfEndpoint(4, world));
@@ -180,14 +213,20 @@ describe('core simulator: mobility, coverage and failures', () => {
   it('purges a device that stays silent, then re-attaches it when it wakes', () => {
     const world = smallWorld();
     const records = runAll(simulator(world, { durationMs: 7 * 24 * HOUR }));
-    const purges = signalingOf(records).filter((s) => s.type === 'PURGE_LOCATION' && s.cause === 'INACTIVITY');
+    const purges = signalingOf(records).filter(
+      (s) => s.type === 'PURGE_LOCATION' && s.cause === 'INACTIVITY',
+    );
     expect(purges.length).toBeGreaterThan(0);
     for (const purge of purges) {
       const signals = signalingOf(records, new Set([purge.imsi]));
       const k = signals.indexOf(purge);
       expect(signals[k + 1]?.type).toBe('PURGE_GPRS_LOCATION');
-      const before = [...records.filter((r) => imsiOf(r) === purge.imsi && eventTime(r) < purge.timestamp)].pop();
-      expect(purge.timestamp - eventTime(before as RawRecord)).toBeGreaterThanOrEqual(CORE_RULES.purgeAfterMs - 1000);
+      const before = [
+        ...records.filter((r) => imsiOf(r) === purge.imsi && eventTime(r) < purge.timestamp),
+      ].pop();
+      expect(purge.timestamp - eventTime(before as RawRecord)).toBeGreaterThanOrEqual(
+        CORE_RULES.purgeAfterMs - 1000,
+      );
       const after = signals.slice(k + 2).find((s) => s.type !== 'PURGE_GPRS_LOCATION');
       if (after) expect(after.type).toBe('UPDATE_LOCATION');
     }
@@ -196,7 +235,9 @@ describe('core simulator: mobility, coverage and failures', () => {
   it('writes SMS MO and MT records, and refuses MO where the service profile disables it', () => {
     const world = smallWorld();
     const records = runAll(simulator(world, { durationMs: 14 * 24 * HOUR }));
-    const sms = records.filter((r) => r.kind === 'sms').map((r) => r.record as import('../src/contracts/raw.js').SmsRecord);
+    const sms = records
+      .filter((r) => r.kind === 'sms')
+      .map((r) => r.record as import('../src/contracts/raw.js').SmsRecord);
     expect(sms.some((s) => s.direction === 'MO' && s.delivered)).toBe(true);
     expect(sms.some((s) => s.direction === 'MT' && s.delivered)).toBe(true);
     const noMo = imsisOfEndpoint(5, world);
@@ -208,7 +249,11 @@ describe('core simulator: mobility, coverage and failures', () => {
   it('produces every failure kind with its cause in a generated fleet', () => {
     const reference = generateReferenceData({ devices: 1000, seed: 7 });
     const records = runAll(simulator(reference, { seed: 7, durationMs: 6 * HOUR }));
-    const rejections = new Set(signalingOf(records).filter((s) => s.result === 'REJECTED').map((s) => `${s.type}:${s.cause}`));
+    const rejections = new Set(
+      signalingOf(records)
+        .filter((s) => s.result === 'REJECTED')
+        .map((s) => `${s.type}:${s.cause}`),
+    );
     expect(rejections).toContain('UPDATE_LOCATION:ROAMING_NOT_ALLOWED');
     expect(rejections).toContain('UPDATE_LOCATION:AUTHENTICATION_FAILURE');
     expect(rejections).toContain('CREATE_PDP_CONTEXT:USER_AUTHENTICATION_FAILED');
@@ -217,13 +262,22 @@ describe('core simulator: mobility, coverage and failures', () => {
 
   it('repeats some CDRs (mediation retries) and delivers some final CDRs after the Delete PDP Context', () => {
     const reference = generateReferenceData({ devices: 300, seed: 2 });
-    const records = runAll(simulator(reference, { durationMs: 12 * HOUR, lateCdrRate: 0.2, duplicateCdrRate: 0.2 }));
+    const records = runAll(
+      simulator(reference, { durationMs: 12 * HOUR, lateCdrRate: 0.2, duplicateCdrRate: 0.2 }),
+    );
     const keys = cdrsOf(records).map((c) => `${c.nodeID}/${c.chargingID}/${c.recordSequenceNumber}`);
     expect(new Set(keys).size).toBeLessThan(keys.length);
     let late = 0;
     records.forEach((r, k) => {
       if (r.kind === 'data_cdr' && r.record.causeForRecClosing === 0) {
-        const previous = records.slice(Math.max(0, k - 3), k).find((p) => p.kind === 'signaling' && p.record.type === 'DELETE_PDP_CONTEXT' && p.record.charging_id === r.record.chargingID);
+        const previous = records
+          .slice(Math.max(0, k - 3), k)
+          .find(
+            (p) =>
+              p.kind === 'signaling' &&
+              p.record.type === 'DELETE_PDP_CONTEXT' &&
+              p.record.charging_id === r.record.chargingID,
+          );
         if (previous) late++;
       }
     });
@@ -240,7 +294,11 @@ describe('core simulator: enforcement commands', () => {
     while (sim.connectivity(2) !== 'Online') sim.generate(out, 1);
     return { sim, out };
   }
-  const command = (action: EnforcementCommand['action'], timestamp: number, extra: Partial<EnforcementCommand> = {}): EnforcementCommand => ({
+  const command = (
+    action: EnforcementCommand['action'],
+    timestamp: number,
+    extra: Partial<EnforcementCommand> = {},
+  ): EnforcementCommand => ({
     command_id: `test-${action}`,
     timestamp,
     action,
@@ -264,14 +322,24 @@ describe('core simulator: enforcement commands', () => {
     const imsis = imsisOfEndpoint(2, world);
     const mine = out.filter((r) => imsis.has(imsiOf(r)));
     const teardown = mine.find((r) => eventTime(r) === at && r.kind === 'data_cdr');
-    expect((teardown?.record as DataCdr).causeForRecClosing).toBe(20);
+    expect((teardown as { record: DataCdr } | undefined)?.record.causeForRecClosing).toBe(20);
     const del = signalingOf(mine).find((s) => s.type === 'DELETE_PDP_CONTEXT' && s.timestamp === at);
     expect(del?.cause).toBe('MANAGEMENT_INTERVENTION');
-    const blocked = signalingOf(mine).filter((s) => s.type === 'CREATE_PDP_CONTEXT' && s.timestamp > at && s.timestamp < at + 24 * HOUR);
+    const blocked = signalingOf(mine).filter(
+      (s) => s.type === 'CREATE_PDP_CONTEXT' && s.timestamp > at && s.timestamp < at + 24 * HOUR,
+    );
     expect(blocked.length).toBeGreaterThan(0);
-    expect(blocked.every((s) => s.result === 'REJECTED' && s.cause === 'SERVICE_NOT_ALLOWED' && s.cause_code === 200)).toBe(true);
-    expect(cdrsOf(mine).some((c) => c.timeOfLastUsage > at && c.timeOfLastUsage < at + 24 * HOUR)).toBe(false);
-    const after = signalingOf(mine).filter((s) => s.type === 'CREATE_PDP_CONTEXT' && s.timestamp > at + 24 * HOUR);
+    expect(
+      blocked.every(
+        (s) => s.result === 'REJECTED' && s.cause === 'SERVICE_NOT_ALLOWED' && s.cause_code === 200,
+      ),
+    ).toBe(true);
+    expect(cdrsOf(mine).some((c) => c.timeOfLastUsage > at && c.timeOfLastUsage < at + 24 * HOUR)).toBe(
+      false,
+    );
+    const after = signalingOf(mine).filter(
+      (s) => s.type === 'CREATE_PDP_CONTEXT' && s.timestamp > at + 24 * HOUR,
+    );
     expect(after.some((s) => s.result === 'ACCEPTED')).toBe(true);
   });
 
@@ -289,7 +357,8 @@ describe('core simulator: enforcement commands', () => {
     for (const c of later) bySession.set(c.chargingID, [...(bySession.get(c.chargingID) ?? []), c]);
     for (const cdrs of bySession.values()) {
       const bytes = cdrs.reduce((n, c) => n + c.dataVolumeUplink + c.dataVolumeDownlink, 0);
-      const seconds = ((cdrs[cdrs.length - 1] as DataCdr).timeOfLastUsage - (cdrs[0] as DataCdr).recordOpeningTime) / 1000;
+      const seconds =
+        ((cdrs[cdrs.length - 1] as DataCdr).timeOfLastUsage - (cdrs[0] as DataCdr).recordOpeningTime) / 1000;
       expect(bytes).toBeLessThanOrEqual((64_000 / 8) * seconds + 1);
     }
     const reconnect = signalingOf(mine).find((s) => s.type === 'CREATE_PDP_CONTEXT' && s.timestamp > at);
@@ -304,7 +373,9 @@ describe('core simulator: enforcement commands', () => {
       // run to the end
     }
     const mine = signalingOf(out, imsisOfEndpoint(2, world));
-    expect(mine.find((s) => s.type === 'DELETE_PDP_CONTEXT' && s.timestamp === at)?.cause).toBe('MANAGEMENT_INTERVENTION');
+    expect(mine.find((s) => s.type === 'DELETE_PDP_CONTEXT' && s.timestamp === at)?.cause).toBe(
+      'MANAGEMENT_INTERVENTION',
+    );
     const next = mine.find((s) => s.type === 'CREATE_PDP_CONTEXT' && s.timestamp > at);
     expect(next?.result).toBe('ACCEPTED');
   });

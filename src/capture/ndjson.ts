@@ -4,6 +4,7 @@ import type { RawKind, RawRecord } from '../contracts/raw.js';
 type Serializer = (record: object) => string;
 
 /** Characters JSON.stringify would escape; strings without them are quoted as they are. */
+// biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are exactly what must be escaped
 const NEEDS_ESCAPE = /["\\\u0000-\u001f\u2028\u2029\ud800-\udfff]/;
 
 function value(v: unknown): string {
@@ -25,7 +26,9 @@ function compile(kind: RawKind): Serializer {
     return `${JSON.stringify(`${i === 0 ? '' : ','}"${field.name}":`)} + value(r.${field.name})`;
   });
   const prefix = JSON.stringify(`{"kind":"${kind}","record":{`);
-  return new Function('value', `return function (r) { return ${prefix} + ${parts.join(' + ')} + '}}'; };`)(value) as Serializer;
+  return new Function('value', `return function (r) { return ${prefix} + ${parts.join(' + ')} + '}}'; };`)(
+    value,
+  ) as Serializer;
 }
 
 const serializers = new Map<RawKind, Serializer>();

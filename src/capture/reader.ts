@@ -87,14 +87,27 @@ async function openNdjson(path: string): Promise<CaptureContents> {
       }
     } catch (error) {
       if (error instanceof CaptureError) throw error;
-      throw new CaptureError('CAPTURE_DAMAGED', `${path}: unreadable after line ${lineNo}: ${(error as Error).message}`);
+      throw new CaptureError(
+        'CAPTURE_DAMAGED',
+        `${path}: unreadable after line ${lineNo}: ${(error as Error).message}`,
+      );
     }
-    if (!trailer) throw new CaptureError('CAPTURE_TRUNCATED', `${path}: ends after line ${lineNo} without a trailer; ${count} records were read`);
+    if (!trailer)
+      throw new CaptureError(
+        'CAPTURE_TRUNCATED',
+        `${path}: ends after line ${lineNo} without a trailer; ${count} records were read`,
+      );
     if (trailer.records !== count) {
-      throw new CaptureError('CAPTURE_DAMAGED', `${path}: trailer says ${trailer.records} records, ${count} were read`);
+      throw new CaptureError(
+        'CAPTURE_DAMAGED',
+        `${path}: trailer says ${trailer.records} records, ${count} were read`,
+      );
     }
     if (trailer.sha256 && trailer.sha256 !== hash.digest('hex')) {
-      throw new CaptureError('CAPTURE_DAMAGED', `${path}: checksum of the record lines does not match the trailer`);
+      throw new CaptureError(
+        'CAPTURE_DAMAGED',
+        `${path}: checksum of the record lines does not match the trailer`,
+      );
     }
   }
   return { header, records: records(), trailer: () => trailer };
@@ -105,10 +118,15 @@ async function openAvro(path: string): Promise<CaptureContents> {
   const header = await new Promise<CaptureHeader>((resolve, reject) => {
     decoder.once('metadata', (_type: unknown, _codec: unknown, meta: { meta: Record<string, Buffer> }) => {
       const raw = meta.meta[AVRO_HEADER_KEY];
-      if (!raw) reject(new CaptureError('CAPTURE_NOT_A_CAPTURE', `${path}: Avro file without a ${AVRO_HEADER_KEY} entry`));
+      if (!raw)
+        reject(
+          new CaptureError('CAPTURE_NOT_A_CAPTURE', `${path}: Avro file without a ${AVRO_HEADER_KEY} entry`),
+        );
       else resolve(JSON.parse(raw.toString('utf8')) as CaptureHeader);
     });
-    decoder.once('error', (error: Error) => reject(new CaptureError('CAPTURE_UNREADABLE', `${path}: ${error.message}`)));
+    decoder.once('error', (error: Error) =>
+      reject(new CaptureError('CAPTURE_UNREADABLE', `${path}: ${error.message}`)),
+    );
   });
   async function* records(): AsyncGenerator<RawRecord> {
     let count = 0;
@@ -119,7 +137,10 @@ async function openAvro(path: string): Promise<CaptureContents> {
         yield { kind: RAW_KIND_BY_AVRO_NAME[name], record: value[name] } as RawRecord;
       }
     } catch (error) {
-      throw new CaptureError('CAPTURE_DAMAGED', `${path}: unreadable after record ${count}: ${(error as Error).message}`);
+      throw new CaptureError(
+        'CAPTURE_DAMAGED',
+        `${path}: unreadable after record ${count}: ${(error as Error).message}`,
+      );
     }
   }
   return { header, records: records(), trailer: () => undefined };

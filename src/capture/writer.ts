@@ -1,15 +1,21 @@
 import { createHash } from 'node:crypto';
+import { once } from 'node:events';
 import { closeSync, createWriteStream, openSync, type WriteStream } from 'node:fs';
 import type { Writable } from 'node:stream';
-import { once } from 'node:events';
 import { createGzip } from 'node:zlib';
 import avro from 'avsc';
 import { rawUnionType } from '../contracts/avro.js';
 import type { RawRecord } from '../contracts/raw.js';
 import { DataStreamerError } from '../util/errors.js';
 import { hash32 } from '../util/random.js';
+import {
+  AVRO_HEADER_KEY,
+  type CaptureEncoding,
+  type CaptureHeader,
+  type CaptureTrailer,
+  encodingOf,
+} from './format.js';
 import { captureLine } from './ndjson.js';
-import { AVRO_HEADER_KEY, type CaptureEncoding, type CaptureHeader, type CaptureTrailer, encodingOf } from './format.js';
 
 const AVRO_NAME: Record<RawRecord['kind'], string> = {
   signaling: 'io.datastreamer.raw.SignalingRecord',
@@ -36,12 +42,16 @@ export class CaptureWriter {
   private count = 0;
   private readonly byKind: Record<string, number> = {};
 
-  private constructor(readonly path: string, header: CaptureHeader) {
+  private constructor(
+    readonly path: string,
+    header: CaptureHeader,
+  ) {
     this.encoding = encodingOf(path);
     this.file = path === '-' ? process.stdout : openChecked(path);
     if (this.encoding === 'avro') {
       const sync = Buffer.alloc(16);
-      for (let k = 0; k < 4; k++) sync.writeUInt32BE(hash32(0xca97, k, header.reference_sha256.charCodeAt(k)), k * 4);
+      for (let k = 0; k < 4; k++)
+        sync.writeUInt32BE(hash32(0xca97, k, header.reference_sha256.charCodeAt(k)), k * 4);
       this.avroEncoder = new avro.streams.BlockEncoder(rawUnionType(), {
         codec: 'deflate',
         syncMarker: sync,
@@ -76,7 +86,8 @@ export class CaptureWriter {
       this.count++;
       this.byKind[raw.kind] = (this.byKind[raw.kind] ?? 0) + 1;
       if (this.avroEncoder) {
-        if (!this.avroEncoder.write({ [AVRO_NAME[raw.kind]]: raw.record })) await once(this.avroEncoder, 'drain');
+        if (!this.avroEncoder.write({ [AVRO_NAME[raw.kind]]: raw.record }))
+          await once(this.avroEncoder, 'drain');
         continue;
       }
       this.pending += `${captureLine(raw)}\n`;
@@ -119,7 +130,10 @@ function openChecked(path: string): WriteStream {
     fd = openSync(path, 'w');
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code ?? 'EIO';
-    throw new DataStreamerError('OUTPUT_NOT_WRITABLE', `cannot write ${path}: ${code === 'ENOENT' ? 'its folder does not exist' : code === 'EACCES' ? 'permission denied' : code}`);
+    throw new DataStreamerError(
+      'OUTPUT_NOT_WRITABLE',
+      `cannot write ${path}: ${code === 'ENOENT' ? 'its folder does not exist' : code === 'EACCES' ? 'permission denied' : code}`,
+    );
   }
   closeSync(fd);
   return createWriteStream(path);

@@ -85,7 +85,8 @@ export class Directory {
       this.tariffProfileById.set(p.id, p);
       const tariff = this.tariffById.get(p.tariff_id) as Tariff;
       const covered = new Set<number>();
-      for (const zone of tariff.ratezones) if (p.ratezone_ids.includes(zone.id)) for (const id of zone.operator_ids) covered.add(id);
+      for (const zone of tariff.ratezones)
+        if (p.ratezone_ids.includes(zone.id)) for (const id of zone.operator_ids) covered.add(id);
       this.coverage.set(p.id, covered);
     }
 
@@ -95,7 +96,9 @@ export class Directory {
       const sim = simById.get(endpoint.sim_id) as Sim;
       const block: Block = { start, count: 1, endpoint, sim };
       this.blocks.push(block);
-      sim.imsis.forEach((entry, slot) => this.imsiSpans.push({ first: Number(entry.imsi), count: 1, block, slot }));
+      sim.imsis.forEach((entry, slot) => {
+        this.imsiSpans.push({ first: Number(entry.imsi), count: 1, block, slot });
+      });
       start += 1;
     }
     for (const fleet of data.fleets ?? []) {
@@ -108,9 +111,9 @@ export class Directory {
         ipBase: ipv4ToNumber(fleet.first_ip_address),
       };
       this.blocks.push(block);
-      fleet.imsi_ranges.forEach((range, slot) =>
-        this.imsiSpans.push({ first: Number(range.first_imsi), count: fleet.count, block, slot }),
-      );
+      fleet.imsi_ranges.forEach((range, slot) => {
+        this.imsiSpans.push({ first: Number(range.first_imsi), count: fleet.count, block, slot });
+      });
       start += fleet.count;
     }
     this.endpointCount = start;
@@ -118,7 +121,8 @@ export class Directory {
   }
 
   private blockOf(index: number): Block {
-    if (index < 0 || index >= this.endpointCount) throw new RangeError(`endpoint index ${index} out of range`);
+    if (index < 0 || index >= this.endpointCount)
+      throw new RangeError(`endpoint index ${index} out of range`);
     let lo = 0;
     let hi = this.blocks.length - 1;
     while (lo < hi) {
@@ -171,14 +175,24 @@ export class Directory {
 
   endpointId(index: number): number {
     const block = this.blockOf(index);
-    return block.endpoint ? block.endpoint.id : (block.fleet as NonNullable<Block['fleet']>).first_endpoint_id + (index - block.start);
+    return block.endpoint
+      ? block.endpoint.id
+      : (block.fleet as NonNullable<Block['fleet']>).first_endpoint_id + (index - block.start);
   }
 
   /** Directory index of an endpoint id, or undefined when no endpoint has that id. */
   indexOfEndpointId(id: number): number | undefined {
     for (const block of this.blocks) {
-      if (block.endpoint ? block.endpoint.id === id : id >= (block.fleet as NonNullable<Block['fleet']>).first_endpoint_id && id < (block.fleet as NonNullable<Block['fleet']>).first_endpoint_id + block.count) {
-        return block.start + (block.endpoint ? 0 : id - (block.fleet as NonNullable<Block['fleet']>).first_endpoint_id);
+      if (
+        block.endpoint
+          ? block.endpoint.id === id
+          : id >= (block.fleet as NonNullable<Block['fleet']>).first_endpoint_id &&
+            id < (block.fleet as NonNullable<Block['fleet']>).first_endpoint_id + block.count
+      ) {
+        return (
+          block.start +
+          (block.endpoint ? 0 : id - (block.fleet as NonNullable<Block['fleet']>).first_endpoint_id)
+        );
       }
     }
     return undefined;
@@ -195,7 +209,10 @@ export class Directory {
   msisdn(index: number): string | null {
     const block = this.blockOf(index);
     if (block.sim) return block.sim.msisdn ?? null;
-    return digits((block.msisdnBase as number) + index - block.start, (block.fleet as NonNullable<Block['fleet']>).first_msisdn.length);
+    return digits(
+      (block.msisdnBase as number) + index - block.start,
+      (block.fleet as NonNullable<Block['fleet']>).first_msisdn.length,
+    );
   }
 
   ipAddress(index: number): string | null {
@@ -207,7 +224,9 @@ export class Directory {
   /** Number of IMSIs on the endpoint's SIM (1..3). */
   imsiCount(index: number): number {
     const block = this.blockOf(index);
-    return block.sim ? block.sim.imsis.length : (block.fleet as NonNullable<Block['fleet']>).imsi_ranges.length;
+    return block.sim
+      ? block.sim.imsis.length
+      : (block.fleet as NonNullable<Block['fleet']>).imsi_ranges.length;
   }
 
   imsi(index: number, slot: number): string {
@@ -232,12 +251,16 @@ export class Directory {
 
   tariffProfileIdOf(index: number): number {
     const block = this.blockOf(index);
-    return block.endpoint ? block.endpoint.tariff_profile_id : (block.fleet as NonNullable<Block['fleet']>).tariff_profile_id;
+    return block.endpoint
+      ? block.endpoint.tariff_profile_id
+      : (block.fleet as NonNullable<Block['fleet']>).tariff_profile_id;
   }
 
   serviceProfileOf(index: number): ServiceProfile {
     const block = this.blockOf(index);
-    const id = block.endpoint ? block.endpoint.service_profile_id : (block.fleet as NonNullable<Block['fleet']>).service_profile_id;
+    const id = block.endpoint
+      ? block.endpoint.service_profile_id
+      : (block.fleet as NonNullable<Block['fleet']>).service_profile_id;
     return this.serviceProfileById.get(id) as ServiceProfile;
   }
 

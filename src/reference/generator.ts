@@ -86,19 +86,46 @@ const REGIONAL_PRO: ZoneSpec[] = [
     inclusive: { volume_mb: '1', excess_per_mb: '0.10' },
     includes: (c, op) => c.region === 'europe' && cheap(op),
   },
-  { name: 'Rest of Europe', data: '0.20', smsMo: '0.10', includes: (c, op) => c.region === 'europe' && !cheap(op) },
-  { name: 'Americas', data: '0.25', smsMo: '0.10', includes: (c, op) => c.region === 'north_america' || (c.region === 'latin_america' && op.tier === 'A') },
-  { name: 'Rest of America', data: '0.50', smsMo: '0.30', includes: (c, op) => c.region === 'latin_america' && op.tier !== 'A' },
+  {
+    name: 'Rest of Europe',
+    data: '0.20',
+    smsMo: '0.10',
+    includes: (c, op) => c.region === 'europe' && !cheap(op),
+  },
+  {
+    name: 'Americas',
+    data: '0.25',
+    smsMo: '0.10',
+    includes: (c, op) => c.region === 'north_america' || (c.region === 'latin_america' && op.tier === 'A'),
+  },
+  {
+    name: 'Rest of America',
+    data: '0.50',
+    smsMo: '0.30',
+    includes: (c, op) => c.region === 'latin_america' && op.tier !== 'A',
+  },
   { name: 'APAC', data: '0.25', smsMo: '0.10', includes: (c) => c.region === 'apac' },
   { name: 'Africa Extended', data: '0.35', smsMo: '0.30', includes: (c) => c.region === 'africa' },
   { name: 'Middle East', data: '0.30', smsMo: '0.30', includes: (c) => c.region === 'middle_east' },
 ];
 
 const ORGANISATION_NAMES = [
-  'Nordlicht Smart Metering', 'Atlas Cold Chain Logistics', 'Helio Solar Monitoring', 'Vela Fleet Telematics',
-  'Brightwater Utilities', 'Kestrel Asset Tracking', 'Agrisense Farming', 'Lumen Street Lighting',
-  'Cargoline Containers', 'Pulse Medical Devices', 'Urbanloop E-Scooters', 'Tidewater Marine IoT',
-  'Polaris Rail Sensors', 'Quartz Vending Systems', 'Ember EV Charging', 'Granite Building Automation',
+  'Nordlicht Smart Metering',
+  'Atlas Cold Chain Logistics',
+  'Helio Solar Monitoring',
+  'Vela Fleet Telematics',
+  'Brightwater Utilities',
+  'Kestrel Asset Tracking',
+  'Agrisense Farming',
+  'Lumen Street Lighting',
+  'Cargoline Containers',
+  'Pulse Medical Devices',
+  'Urbanloop E-Scooters',
+  'Tidewater Marine IoT',
+  'Polaris Rail Sensors',
+  'Quartz Vending Systems',
+  'Ember EV Charging',
+  'Granite Building Automation',
 ];
 
 /** Each IMSI range gets its own block of IMSI ids. */
@@ -151,7 +178,13 @@ export function generateReferenceData(options: GenerateOptions): ReferenceData {
     };
     countries.push(country);
     for (const op of c.operators) {
-      const operator: Operator = { id: operators.length + 1, name: op.name, country_id: country.id, mncs: op.mncs, tapcode: op.tapcode };
+      const operator: Operator = {
+        id: operators.length + 1,
+        name: op.name,
+        country_id: country.id,
+        mncs: op.mncs,
+        tapcode: op.tapcode,
+      };
       operators.push(operator);
       catalogOf.set(operator.id, { country: c, op });
     }
@@ -190,8 +223,18 @@ export function generateReferenceData(options: GenerateOptions): ReferenceData {
   const [globalEur, regionalPro, globalUsd] = tariffs as [Tariff, Tariff, Tariff];
   const tariffProfiles: TariffProfile[] = [
     { id: 1, name: 'Global Basic worldwide', tariff_id: globalEur.id, ratezone_ids: zoneIds(globalEur) },
-    { id: 2, name: 'Global Basic without Zone E', tariff_id: globalEur.id, ratezone_ids: zoneIds(globalEur, ['Zone A', 'Zone B', 'Zone C', 'Zone D']) },
-    { id: 3, name: 'Regional Pro Europe', tariff_id: regionalPro.id, ratezone_ids: zoneIds(regionalPro, ['Europe Basic', 'Rest of Europe']) },
+    {
+      id: 2,
+      name: 'Global Basic without Zone E',
+      tariff_id: globalEur.id,
+      ratezone_ids: zoneIds(globalEur, ['Zone A', 'Zone B', 'Zone C', 'Zone D']),
+    },
+    {
+      id: 3,
+      name: 'Regional Pro Europe',
+      tariff_id: regionalPro.id,
+      ratezone_ids: zoneIds(regionalPro, ['Europe Basic', 'Rest of Europe']),
+    },
     { id: 4, name: 'Regional Pro worldwide', tariff_id: regionalPro.id, ratezone_ids: zoneIds(regionalPro) },
     { id: 5, name: 'Global Basic USD worldwide', tariff_id: globalUsd.id, ratezone_ids: zoneIds(globalUsd) },
   ];
@@ -199,10 +242,34 @@ export function generateReferenceData(options: GenerateOptions): ReferenceData {
   const all = { data: true, sms_mo: true, sms_mt: true };
   const serviceProfiles: ServiceProfile[] = [
     { id: 1, name: 'Default', services: all, breakout_region: 'eu-west-1' },
-    { id: 2, name: 'Metered 100 MB', services: all, limits: { data_mb: '100', sms: 100, warning_percentage: 80 }, breakout_region: 'eu-west-1' },
-    { id: 3, name: 'Quota managed', services: all, apply_data_quota: true, apply_sms_quota: false, breakout_region: 'eu-west-1' },
-    { id: 4, name: 'Data only', services: { data: true, sms_mo: false, sms_mt: true }, breakout_region: 'us-east-1' },
-    { id: 5, name: 'Trial 5 MB', services: all, limits: { data_mb: '5', sms: 10, warning_percentage: 80 }, breakout_region: 'eu-west-1' },
+    {
+      id: 2,
+      name: 'Metered 100 MB',
+      services: all,
+      limits: { data_mb: '100', sms: 100, warning_percentage: 80 },
+      breakout_region: 'eu-west-1',
+    },
+    {
+      id: 3,
+      name: 'Quota managed',
+      services: all,
+      apply_data_quota: true,
+      apply_sms_quota: false,
+      breakout_region: 'eu-west-1',
+    },
+    {
+      id: 4,
+      name: 'Data only',
+      services: { data: true, sms_mo: false, sms_mt: true },
+      breakout_region: 'us-east-1',
+    },
+    {
+      id: 5,
+      name: 'Trial 5 MB',
+      services: all,
+      limits: { data_mb: '5', sms: 10, warning_percentage: 80 },
+      breakout_region: 'eu-west-1',
+    },
   ];
 
   const orgCount = options.organisations ?? Math.min(40, Math.max(2, Math.ceil(devices / 500)));
@@ -227,7 +294,10 @@ export function generateReferenceData(options: GenerateOptions): ReferenceData {
   const shapes: { org: Organisation; profile: DeviceProfile }[] = [];
   const shapeCount = Math.max(3, organisations.length * (1 + rng.int(2)) + 1);
   for (let f = 0; f < shapeCount; f++) {
-    shapes.push({ org: organisations[f % organisations.length] as Organisation, profile: kinds[f % kinds.length] as DeviceProfile });
+    shapes.push({
+      org: organisations[f % organisations.length] as Organisation,
+      profile: kinds[f % kinds.length] as DeviceProfile,
+    });
   }
   const fleetCount = Math.min(shapes.length, devices);
   const weights = shapes.slice(0, fleetCount).map(() => 1 + rng.int(9));
@@ -246,7 +316,9 @@ export function generateReferenceData(options: GenerateOptions): ReferenceData {
   }
 
   const europe = countries.filter((c) => c.region === 'europe').map((c) => c.iso_code);
-  const americas = countries.filter((c) => c.region === 'north_america' || c.region === 'latin_america').map((c) => c.iso_code);
+  const americas = countries
+    .filter((c) => c.region === 'north_america' || c.region === 'latin_america')
+    .map((c) => c.iso_code);
   const apac = countries.filter((c) => c.region === 'apac').map((c) => c.iso_code);
   const fleets: Fleet[] = [];
   let endpointCursor = 0;

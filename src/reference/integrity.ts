@@ -24,7 +24,11 @@ function overlaps(spans: Span[], what: string, explicitAlreadyChecked = false): 
   return problems;
 }
 
-function uniqueIds(items: { id: number }[] | undefined, path: string, problems: string[]): Map<number, number> {
+function uniqueIds(
+  items: { id: number }[] | undefined,
+  path: string,
+  problems: string[],
+): Map<number, number> {
   const index = new Map<number, number>();
   (items ?? []).forEach((item, i) => {
     const seen = index.get(item.id);
@@ -75,10 +79,13 @@ export function checkReferences(ref: ReferenceData): string[] {
       if (other) problems.push(`${path}.id: ratezone id ${zone.id} is also used by ${other}`);
       else ratezoneIds.set(zone.id, path);
       zone.operator_ids.forEach((opId, o) => {
-        if (!operators.has(opId)) problems.push(`${path}.operator_ids[${o}]: operator ${opId} does not exist`);
+        if (!operators.has(opId))
+          problems.push(`${path}.operator_ids[${o}]: operator ${opId} does not exist`);
         const seenIn = zoneOf.get(opId);
         if (seenIn !== undefined && seenIn !== z) {
-          problems.push(`${path}.operator_ids[${o}]: operator ${opId} is already in tariffs[${t}].ratezones[${seenIn}]; an operator belongs to one ratezone per tariff`);
+          problems.push(
+            `${path}.operator_ids[${o}]: operator ${opId} is already in tariffs[${t}].ratezones[${seenIn}]; an operator belongs to one ratezone per tariff`,
+          );
         }
         zoneOf.set(opId, z);
       });
@@ -93,20 +100,31 @@ export function checkReferences(ref: ReferenceData): string[] {
     }
     profile.ratezone_ids.forEach((zoneId, z) => {
       if (!tariff.ratezones.some((zone) => zone.id === zoneId)) {
-        problems.push(`tariff_profiles[${i}].ratezone_ids[${z}]: ratezone ${zoneId} is not in tariff ${tariff.id} (${tariff.name})`);
+        problems.push(
+          `tariff_profiles[${i}].ratezone_ids[${z}]: ratezone ${zoneId} is not in tariff ${tariff.id} (${tariff.name})`,
+        );
       }
     });
   });
 
   const checkOwnerRefs = (
     path: string,
-    item: { organisation_id: number; service_profile_id: number; tariff_profile_id: number; deployment?: { countries?: string[] } },
+    item: {
+      organisation_id: number;
+      service_profile_id: number;
+      tariff_profile_id: number;
+      deployment?: { countries?: string[] };
+    },
   ) => {
-    if (!organisations.has(item.organisation_id)) problems.push(`${path}.organisation_id: organisation ${item.organisation_id} does not exist`);
-    if (!serviceProfiles.has(item.service_profile_id)) problems.push(`${path}.service_profile_id: service profile ${item.service_profile_id} does not exist`);
-    if (!tariffProfiles.has(item.tariff_profile_id)) problems.push(`${path}.tariff_profile_id: tariff profile ${item.tariff_profile_id} does not exist`);
+    if (!organisations.has(item.organisation_id))
+      problems.push(`${path}.organisation_id: organisation ${item.organisation_id} does not exist`);
+    if (!serviceProfiles.has(item.service_profile_id))
+      problems.push(`${path}.service_profile_id: service profile ${item.service_profile_id} does not exist`);
+    if (!tariffProfiles.has(item.tariff_profile_id))
+      problems.push(`${path}.tariff_profile_id: tariff profile ${item.tariff_profile_id} does not exist`);
     item.deployment?.countries?.forEach((iso, c) => {
-      if (!isoCodes.has(iso)) problems.push(`${path}.deployment.countries[${c}]: country "${iso}" is not in countries`);
+      if (!isoCodes.has(iso))
+        problems.push(`${path}.deployment.countries[${c}]: country "${iso}" is not in countries`);
     });
   };
 
@@ -131,7 +149,8 @@ export function checkReferences(ref: ReferenceData): string[] {
     if (other) problems.push(`${path}.sim_id: SIM ${endpoint.sim_id} is already used by ${other}`);
     simUsedBy.set(endpoint.sim_id, path);
   });
-  for (const [i, sim] of (ref.sims ?? []).entries()) simSpans.push({ first: sim.id, count: 1, owner: `sims[${i}]` });
+  for (const [i, sim] of (ref.sims ?? []).entries())
+    simSpans.push({ first: sim.id, count: 1, owner: `sims[${i}]` });
   (ref.fleets ?? []).forEach((fleet, i) => {
     const path = `fleets[${i}]`;
     checkOwnerRefs(path, fleet);
@@ -141,7 +160,8 @@ export function checkReferences(ref: ReferenceData): string[] {
       const owner = `${path}.imsi_ranges[${r}]`;
       imsiIdSpans.push({ first: range.first_imsi_id, count: fleet.count, owner });
       imsiSpans.push({ first: Number(range.first_imsi), count: fleet.count, owner });
-      if (Number(range.first_imsi) + fleet.count > 999_999_999_999_999) problems.push(`${owner}.first_imsi: the range of ${fleet.count} IMSIs runs past 15 digits`);
+      if (Number(range.first_imsi) + fleet.count > 999_999_999_999_999)
+        problems.push(`${owner}.first_imsi: the range of ${fleet.count} IMSIs runs past 15 digits`);
     });
   });
   // Duplicates among explicit endpoints and SIMs were reported by uniqueIds already.

@@ -50,7 +50,14 @@ function join2(path: string, child: string): string {
 function describe(error: ErrorObject, data: unknown): string {
   const path = formatPath(error.instancePath);
   const definition = /^#\/definitions\/([a-z0-9_]+)\//.exec(error.schemaPath)?.[1];
-  if (definition && DEFINITION_MESSAGES[definition] && (error.keyword === 'type' || error.keyword === 'pattern' || error.keyword === 'minimum' || error.keyword === 'maximum')) {
+  if (
+    definition &&
+    DEFINITION_MESSAGES[definition] &&
+    (error.keyword === 'type' ||
+      error.keyword === 'pattern' ||
+      error.keyword === 'minimum' ||
+      error.keyword === 'maximum')
+  ) {
     return `${path}: ${DEFINITION_MESSAGES[definition]}, got ${JSON.stringify(valueAt(data, error.instancePath))}`;
   }
   switch (error.keyword) {
@@ -82,7 +89,9 @@ function parseText(text: string, file: string): unknown {
   try {
     return yaml ? parseYaml(text) : JSON.parse(text);
   } catch (error) {
-    throw new ReferenceDataError(file, [`cannot be parsed as ${yaml ? 'YAML' : 'JSON'}: ${(error as Error).message}`]);
+    throw new ReferenceDataError(file, [
+      `cannot be parsed as ${yaml ? 'YAML' : 'JSON'}: ${(error as Error).message}`,
+    ]);
   }
 }
 
@@ -112,7 +121,9 @@ export function loadReferenceData(file: string): ReferenceData {
   try {
     text = readFileSync(file, 'utf8');
   } catch (error) {
-    throw new ReferenceDataError(file, [`cannot be read: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`]);
+    throw new ReferenceDataError(file, [
+      `cannot be read: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`,
+    ]);
   }
   return parseReferenceData(text, file);
 }

@@ -68,7 +68,15 @@ export class TimerHeap {
       let child = 2 * i + 1;
       if (child >= n) break;
       const right = child + 1;
-      if (right < n && this.less(times[right] as number, devices[right] as number, times[child] as number, devices[child] as number)) {
+      if (
+        right < n &&
+        this.less(
+          times[right] as number,
+          devices[right] as number,
+          times[child] as number,
+          devices[child] as number,
+        )
+      ) {
         child = right;
       }
       if (!this.less(times[child] as number, devices[child] as number, time, device)) break;

@@ -61,6 +61,6 @@ export const PROFILES: Record<DeviceProfile, ProfileParameters> = {
 
 /** Relative load by local hour: quiet at night, busy in the working day. */
 export const DIURNAL_LOAD = [
-  0.35, 0.3, 0.28, 0.27, 0.3, 0.4, 0.6, 0.85, 1.0, 1.0, 1.0, 1.0,
-  0.95, 1.0, 1.0, 1.0, 0.95, 0.9, 0.85, 0.75, 0.65, 0.55, 0.45, 0.4,
+  0.35, 0.3, 0.28, 0.27, 0.3, 0.4, 0.6, 0.85, 1.0, 1.0, 1.0, 1.0, 0.95, 1.0, 1.0, 1.0, 0.95, 0.9, 0.85, 0.75,
+  0.65, 0.55, 0.45, 0.4,
 ];

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { CaptureWriter } from '../capture/writer.js';
 import type { CaptureHeader, CaptureTrailer } from '../capture/format.js';
+import { CaptureWriter } from '../capture/writer.js';
 import type { EnforcementCommand, RawRecord } from '../contracts/raw.js';
 import { Directory } from '../reference/directory.js';
 import type { ReferenceData } from '../reference/types.js';

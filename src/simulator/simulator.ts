@@ -165,9 +165,15 @@ export class CoreSimulator {
     this.duplicateCdrRate = options.duplicateCdrRate ?? 0.002;
     this.nextChargingId = hash32(this.seed, 77) & 0x3fffffff;
     this.operators = dir.operators;
-    dir.operators.forEach((op, i) => this.operatorIndex.set(op.id, i));
-    this.operatorsByCountry = dir.countries.map((c) => dir.operatorsIn(c.iso_code).map((op) => this.operatorIndex.get(op.id) as number));
-    dir.countries.forEach((c, i) => this.countryByIso.set(c.iso_code, i));
+    dir.operators.forEach((op, i) => {
+      this.operatorIndex.set(op.id, i);
+    });
+    this.operatorsByCountry = dir.countries.map((c) =>
+      dir.operatorsIn(c.iso_code).map((op) => this.operatorIndex.get(op.id) as number),
+    );
+    dir.countries.forEach((c, i) => {
+      this.countryByIso.set(c.iso_code, i);
+    });
 
     const n = dir.endpointCount;
     this.n = n;
@@ -215,7 +221,10 @@ export class CoreSimulator {
 
   /** Connectivity state of a device, for tests and progress: Offline, Attached or Online. */
   connectivity(index: number): 'Offline' | 'Attached' | 'Online' {
-    return (['Offline', 'Attached', 'Online'] as const)[this.state[index] as number] as 'Offline' | 'Attached' | 'Online';
+    return (['Offline', 'Attached', 'Online'] as const)[this.state[index] as number] as
+      | 'Offline'
+      | 'Attached'
+      | 'Online';
   }
 
   activeImsiSlot(index: number): number {
@@ -240,7 +249,9 @@ export class CoreSimulator {
 
   /** True while virtual time has not reached the end. */
   get running(): boolean {
-    return this.heap.peekTime() < this.end || (this.commands[0]?.timestamp ?? Number.POSITIVE_INFINITY) < this.end;
+    return (
+      this.heap.peekTime() < this.end || (this.commands[0]?.timestamp ?? Number.POSITIVE_INFINITY) < this.end
+    );
   }
 
   /**
@@ -314,8 +325,13 @@ export class CoreSimulator {
     this.uplinkShare[i] = p.uplinkShare[0] + (p.uplinkShare[1] - p.uplinkShare[0]) * this.trait(i, 3);
     this.rat[i] = p.ratTypes[Math.floor(this.trait(i, 4) * p.ratTypes.length)] as number;
     if (this.trait(i, 5) < CORE_RULES.wrongApnShare) this.flags[i] = WRONG_APN;
-    const homes = (deployment.countries ?? []).map((iso) => this.countryByIso.get(iso)).filter((c) => c !== undefined);
-    const home = homes.length > 0 ? (homes[Math.floor(this.trait(i, 6) * homes.length)] as number) : Math.floor(this.trait(i, 6) * this.dir.countries.length);
+    const homes = (deployment.countries ?? [])
+      .map((iso) => this.countryByIso.get(iso))
+      .filter((c) => c !== undefined);
+    const home =
+      homes.length > 0
+        ? (homes[Math.floor(this.trait(i, 6) * homes.length)] as number)
+        : Math.floor(this.trait(i, 6) * this.dir.countries.length);
     this.home[i] = home;
     this.country[i] = home;
     this.state[i] = OFFLINE;
@@ -330,7 +346,7 @@ export class CoreSimulator {
   private nextWake(i: number): number {
     const a = this.tAction[i] as number;
     const s = this.tSms[i] as number;
-    return s < a ? s : a;
+    return Math.min(s, a);
   }
 
   /** Load factor of the device's local hour. */
@@ -356,7 +372,13 @@ export class CoreSimulator {
     this.stats.byKind[record.kind] = (this.stats.byKind[record.kind] ?? 0) + 1;
   }
 
-  private signaling(i: number, t: number, type: SignalingType, fields: Partial<SignalingRecord> = {}, slot = this.slot[i] as number): SignalingRecord {
+  private signaling(
+    i: number,
+    t: number,
+    type: SignalingType,
+    fields: Partial<SignalingRecord> = {},
+    slot = this.slot[i] as number,
+  ): SignalingRecord {
     const op = this.operators[this.operator[i] as number] as Operator;
     const country = this.dir.countries[this.country[i] as number];
     const imei = this.dir.imei(i);
@@ -404,7 +426,9 @@ export class CoreSimulator {
 
   private pgw(i: number): { node: string; address: string; index: number } {
     const region = this.dir.serviceProfileOf(i).breakout_region ?? 'eu-west-1';
-    return region.startsWith('us') ? { node: 'pgw-us-east-1a', address: '100.64.1.10', index: 1 } : { node: 'pgw-eu-west-1a', address: '100.64.0.10', index: 0 };
+    return region.startsWith('us')
+      ? { node: 'pgw-us-east-1a', address: '100.64.1.10', index: 1 }
+      : { node: 'pgw-eu-west-1a', address: '100.64.0.10', index: 0 };
   }
 
   // ---- the state machine ------------------------------------------------------------
@@ -465,7 +489,11 @@ export class CoreSimulator {
       this.operator[i] = opIndex;
       this.cell[i] = hash32(this.seed, i, opIndex ^ (this.draws[i] as number)) & 0x7fffffff;
       if (!this.dir.covers(tariffProfile, (this.operators[opIndex] as Operator).id)) {
-        this.signaling(i, at, 'UPDATE_LOCATION', { result: 'REJECTED', cause: 'ROAMING_NOT_ALLOWED', cause_code: 8 });
+        this.signaling(i, at, 'UPDATE_LOCATION', {
+          result: 'REJECTED',
+          cause: 'ROAMING_NOT_ALLOWED',
+          cause_code: 8,
+        });
         at += 2_000 + Math.floor(this.rand(i) * 8_000);
         continue;
       }
@@ -516,17 +544,30 @@ export class CoreSimulator {
     const pgw = this.pgw(i);
     const charging = this.nextChargingId;
     this.nextChargingId = (this.nextChargingId + 1) >>> 0;
-    const pdp: Partial<SignalingRecord> = { charging_id: charging, gateway_address: pgw.address, apn, nsapi: 5 };
-    const reject = (cause: Cause, cause_code: number) => {
-      this.signaling(i, t, 'CREATE_PDP_CONTEXT', { ...pdp, result: 'REJECTED', cause, cause_code });
-      this.scheduleIdle(i, t, true);
+    const pdp: Partial<SignalingRecord> = {
+      charging_id: charging,
+      gateway_address: pgw.address,
+      apn,
+      nsapi: 5,
     };
     const services = this.dir.serviceProfileOf(i).services;
-    if (!services.data || (this.flags[i] as number) & DATA_BLOCKED) return reject('SERVICE_NOT_ALLOWED', 200);
-    if (apn !== 'em') return reject('UNKNOWN_APN', 219);
     const r = this.rand(i);
-    if (r < CORE_RULES.pdpNoResourcesChance) return reject('NO_RESOURCES', 199);
-    if (r < CORE_RULES.pdpNoResourcesChance + CORE_RULES.pdpAuthFailureChance) return reject('USER_AUTHENTICATION_FAILED', 209);
+    let rejection: [Cause, number] | undefined;
+    if (!services.data || (this.flags[i] as number) & DATA_BLOCKED) rejection = ['SERVICE_NOT_ALLOWED', 200];
+    else if (apn !== 'em') rejection = ['UNKNOWN_APN', 219];
+    else if (r < CORE_RULES.pdpNoResourcesChance) rejection = ['NO_RESOURCES', 199];
+    else if (r < CORE_RULES.pdpNoResourcesChance + CORE_RULES.pdpAuthFailureChance)
+      rejection = ['USER_AUTHENTICATION_FAILED', 209];
+    if (rejection) {
+      this.signaling(i, t, 'CREATE_PDP_CONTEXT', {
+        ...pdp,
+        result: 'REJECTED',
+        cause: rejection[0],
+        cause_code: rejection[1],
+      });
+      this.scheduleIdle(i, t, true);
+      return;
+    }
 
     this.signaling(i, t, 'CREATE_PDP_CONTEXT', { ...pdp, pdp_address: this.dir.ipAddress(i) });
     const [dLo, dHi] = p.sessionDurationS;
@@ -534,7 +575,8 @@ export class CoreSimulator {
     // Log-normal spread around the device's median volume.
     const z = Math.sqrt(-2 * Math.log(1 - this.rand(i))) * Math.cos(2 * Math.PI * this.rand(i));
     let bytes = p.medianSessionBytes * (this.volumeFactor[i] as number) * Math.exp(0.8 * z);
-    if ((this.flags[i] as number) & THROTTLED) bytes = Math.min(bytes, ((this.throttleBps[i] as number) / 8) * (durationMs / 1000));
+    if ((this.flags[i] as number) & THROTTLED)
+      bytes = Math.min(bytes, ((this.throttleBps[i] as number) / 8) * (durationMs / 1000));
     this.state[i] = ONLINE;
     this.sStart[i] = t;
     this.sEnd[i] = t + durationMs;
@@ -555,10 +597,13 @@ export class CoreSimulator {
     const away = (t - (this.lastSeen[i] as number)) / 1000;
     if (mobility === 'static' || this.rand(i) >= away / this.params(i).meanDwellS) return -1;
     if (mobility === 'national') return this.country[i] as number;
-    const countries = (this.dir.deployment(i).countries ?? []).map((iso) => this.countryByIso.get(iso) as number);
+    const countries = (this.dir.deployment(i).countries ?? []).map(
+      (iso) => this.countryByIso.get(iso) as number,
+    );
     const others = countries.filter((c) => c !== this.country[i]);
     // Now and then a device is shipped beyond its usual countries, often outside its coverage.
-    if (others.length === 0 || this.rand(i) < CORE_RULES.farMoveShare) return Math.floor(this.rand(i) * this.dir.countries.length);
+    if (others.length === 0 || this.rand(i) < CORE_RULES.farMoveShare)
+      return Math.floor(this.rand(i) * this.dir.countries.length);
     return others[Math.floor(this.rand(i) * others.length)] as number;
   }
 
@@ -575,7 +620,10 @@ export class CoreSimulator {
     const start = this.sStart[i] as number;
     const period = CORE_RULES.interimPeriodMs;
     const needed = (this.sCutBytes[i] as number) + CORE_RULES.interimMinBytes;
-    let k = Math.max(Math.floor(((this.sCutTime[i] as number) - start) / period) + 1, Math.ceil(needed / (this.sBytesPerMs[i] as number) / period));
+    let k = Math.max(
+      Math.floor(((this.sCutTime[i] as number) - start) / period) + 1,
+      Math.ceil(needed / (this.sBytesPerMs[i] as number) / period),
+    );
     while (this.usedBy(i, start + k * period) < needed) k++;
     const cut = start + k * period;
     this.action[i] = ACT_TICK;
@@ -679,7 +727,8 @@ export class CoreSimulator {
     const services = this.dir.serviceProfileOf(i).services;
     if (mo && this.state[i] === OFFLINE) return; // a device that is off sends nothing
     // An SMS exchange means the network heard from the device: the purge timer restarts.
-    if (this.action[i] === ACT_PURGE && this.state[i] !== OFFLINE) this.tAction[i] = Math.max(this.tAction[i] as number, t + CORE_RULES.purgeAfterMs);
+    if (this.action[i] === ACT_PURGE && this.state[i] !== OFFLINE)
+      this.tAction[i] = Math.max(this.tAction[i] as number, t + CORE_RULES.purgeAfterMs);
     let cause: string | null = null;
     if (this.state[i] === OFFLINE) cause = 'absentSubscriber';
     else if ((this.flags[i] as number) & SMS_BLOCKED) cause = 'smsBlocked';
@@ -692,7 +741,7 @@ export class CoreSimulator {
       timestamp: t,
       imsi: this.dir.imsi(i, this.slot[i] as number),
       msisdn: this.dir.msisdn(i),
-      other_party: mo ? '4915700000' + String(hash32(this.seed, i, 3) % 100).padStart(2, '0') : 'emnify',
+      other_party: mo ? `4915700000${String(hash32(this.seed, i, 3) % 100).padStart(2, '0')}` : 'emnify',
       visited_mcc: country?.mcc ?? '000',
       visited_mnc: op.mncs[0] as string,
       smsc_address: '423663900001',
@@ -732,7 +781,9 @@ export class CoreSimulator {
         break;
     }
     this.flags[i] = flags;
-    const teardown = command.action === 'DISCONNECT' || ((command.action === 'BLOCK' || command.action === 'THROTTLE') && data);
+    const teardown =
+      command.action === 'DISCONNECT' ||
+      ((command.action === 'BLOCK' || command.action === 'THROTTLE') && data);
     if (teardown && this.state[i] === ONLINE) {
       this.closeSession(i, t, CauseForRecClosing.managementIntervention, 'MANAGEMENT_INTERVENTION');
       // Blocked devices retry at their usual pace (and are rejected); others reconnect soon.

@@ -13,7 +13,11 @@ core simulator over one virtual day with a live progress line, and writes the re
 data and the capture under DIR (default ./data/demo).`;
 
 export async function demoCommand(argv: string[]): Promise<number> {
-  const { values } = parse(argv, { 'data-dir': { type: 'string' }, devices: { type: 'string' }, duration: { type: 'string' } }, 'demo');
+  const { values } = parse(
+    argv,
+    { 'data-dir': { type: 'string' }, devices: { type: 'string' }, duration: { type: 'string' } },
+    'demo',
+  );
   if (values.help) {
     console.log(DEMO_HELP);
     return 0;
@@ -22,13 +26,18 @@ export async function demoCommand(argv: string[]): Promise<number> {
   try {
     mkdirSync(dir, { recursive: true });
   } catch (error) {
-    throw new DataStreamerError('OUTPUT_NOT_WRITABLE', `cannot create ${dir}: ${(error as NodeJS.ErrnoException).code}`);
+    throw new DataStreamerError(
+      'OUTPUT_NOT_WRITABLE',
+      `cannot create ${dir}: ${(error as NodeJS.ErrnoException).code}`,
+    );
   }
   const devices = parseInteger(values.devices ?? '2000', '--devices', 1, 1_000_000);
   const reference = generateReferenceData({ devices, seed: 'demo' });
   const referenceFile = join(dir, 'reference.json');
   writeReferenceData(referenceFile, reference);
-  console.log(`Data Streamer demo: a simulated mobile core for ${devices.toLocaleString('en-US')} IoT devices\n${describeReference(reference)}\n`);
+  console.log(
+    `Data Streamer demo: a simulated mobile core for ${devices.toLocaleString('en-US')} IoT devices\n${describeReference(reference)}\n`,
+  );
   const capture = join(dir, 'capture.ndjson.gz');
   const summary = await runWithProgress({
     reference,

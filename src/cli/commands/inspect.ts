@@ -1,5 +1,5 @@
-import { eventTime } from '../../contracts/raw.js';
 import { openCapture } from '../../capture/reader.js';
+import { eventTime } from '../../contracts/raw.js';
 import { UsageError } from '../../util/errors.js';
 import { parse, parseInteger } from '../args.js';
 import { formatCount } from '../progress.js';
@@ -30,7 +30,11 @@ export interface CaptureSummary {
 }
 
 export async function inspectCommand(argv: string[]): Promise<number> {
-  const { values, positionals } = parse(argv, { sample: { type: 'string' }, 'reference-out': { type: 'string' }, json: { type: 'boolean' } }, 'inspect');
+  const { values, positionals } = parse(
+    argv,
+    { sample: { type: 'string' }, 'reference-out': { type: 'string' }, json: { type: 'boolean' } },
+    'inspect',
+  );
   if (values.help) {
     console.log(INSPECT_HELP);
     return 0;
@@ -83,7 +87,10 @@ export async function inspectCommand(argv: string[]): Promise<number> {
     console.log(JSON.stringify(summary, null, 2));
     return 0;
   }
-  const list = (m: Record<string, number>) => Object.entries(m).map(([k, v]) => `${k} ${formatCount(v)}`).join(', ') || 'none';
+  const list = (m: Record<string, number>) =>
+    Object.entries(m)
+      .map(([k, v]) => `${k} ${formatCount(v)}`)
+      .join(', ') || 'none';
   console.log(
     [
       `${file}: ${formatCount(summary.records)} records, trailer and checksum verified`,
@@ -99,4 +106,3 @@ export async function inspectCommand(argv: string[]): Promise<number> {
   );
   return 0;
 }
-

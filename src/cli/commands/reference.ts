@@ -23,14 +23,18 @@ export function writeReferenceData(file: string, data: ReferenceData): void {
   try {
     writeFileSync(file, text);
   } catch (error) {
-    throw new DataStreamerError('OUTPUT_NOT_WRITABLE', `cannot write ${file}: ${(error as NodeJS.ErrnoException).code}`);
+    throw new DataStreamerError(
+      'OUTPUT_NOT_WRITABLE',
+      `cannot write ${file}: ${(error as NodeJS.ErrnoException).code}`,
+    );
   }
 }
 
 export function describeReference(data: ReferenceData): string {
   const dir = new Directory(data);
   const multi = [0, 0, 0];
-  for (const fleet of data.fleets ?? []) multi[fleet.imsi_ranges.length - 1] = (multi[fleet.imsi_ranges.length - 1] ?? 0) + fleet.count;
+  for (const fleet of data.fleets ?? [])
+    multi[fleet.imsi_ranges.length - 1] = (multi[fleet.imsi_ranges.length - 1] ?? 0) + fleet.count;
   for (const sim of data.sims ?? []) multi[sim.imsis.length - 1] = (multi[sim.imsis.length - 1] ?? 0) + 1;
   return [
     `${data.countries.length} countries, ${data.operators.length} operators, ${data.tariffs.length} tariffs (${data.tariffs.reduce((n, t) => n + t.ratezones.length, 0)} ratezones)`,
@@ -42,13 +46,24 @@ export function describeReference(data: ReferenceData): string {
 export async function referenceCommand(argv: string[]): Promise<number> {
   const [sub, ...rest] = argv;
   if (sub === 'generate') {
-    const { values } = parse(rest, { out: { type: 'string' }, devices: { type: 'string' }, seed: { type: 'string' }, organisations: { type: 'string' } }, 'reference generate');
+    const { values } = parse(
+      rest,
+      {
+        out: { type: 'string' },
+        devices: { type: 'string' },
+        seed: { type: 'string' },
+        organisations: { type: 'string' },
+      },
+      'reference generate',
+    );
     if (values.help) return help();
     if (!values.out) throw new UsageError('reference generate: --out FILE is required');
     const data = generateReferenceData({
       devices: parseInteger(values.devices ?? '1000', '--devices', 1, MAX_GENERATED_DEVICES),
       seed: values.seed ?? '1',
-      ...(values.organisations ? { organisations: parseInteger(values.organisations, '--organisations', 1, 10_000) } : {}),
+      ...(values.organisations
+        ? { organisations: parseInteger(values.organisations, '--organisations', 1, 10_000) }
+        : {}),
     });
     writeReferenceData(values.out, data);
     console.log(`Wrote ${values.out}\n${describeReference(data)}`);

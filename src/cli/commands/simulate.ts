@@ -3,7 +3,7 @@ import { avroType } from '../../contracts/avro.js';
 import type { EnforcementCommand } from '../../contracts/raw.js';
 import { generateReferenceData, MAX_GENERATED_DEVICES } from '../../reference/generator.js';
 import { loadReferenceData } from '../../reference/loader.js';
-import { type SimulationSummary, runSimulation } from '../../simulator/run.js';
+import { runSimulation, type SimulationSummary } from '../../simulator/run.js';
 import { UsageError } from '../../util/errors.js';
 import { parse, parseDuration, parseInstant, parseInteger, parseNumber } from '../args.js';
 import { formatBar, formatCount, Progress } from '../progress.js';
@@ -53,7 +53,10 @@ export function loadEnforcement(file: string): EnforcementCommand[] {
     }
     const problems: string[] = [];
     type.isValid(value, { errorHook: (path) => problems.push(path.join('.') || '(record)') });
-    if (problems.length > 0) throw new UsageError(`--enforcement: ${file} line ${i + 1}: invalid field(s) ${problems.join(', ')} (see schemas/avro/enforcement-command.avsc)`);
+    if (problems.length > 0)
+      throw new UsageError(
+        `--enforcement: ${file} line ${i + 1}: invalid field(s) ${problems.join(', ')} (see schemas/avro/enforcement-command.avsc)`,
+      );
     commands.push(value as EnforcementCommand);
   });
   return commands;
@@ -82,12 +85,17 @@ export async function simulateCommand(argv: string[]): Promise<number> {
     console.log(SIMULATE_HELP);
     return 0;
   }
-  if (!values.out) throw new UsageError('simulate: --out FILE is required (see data-streamer simulate --help)');
-  if (values.reference && values.devices) throw new UsageError('simulate: give either --reference or --devices, not both');
+  if (!values.out)
+    throw new UsageError('simulate: --out FILE is required (see data-streamer simulate --help)');
+  if (values.reference && values.devices)
+    throw new UsageError('simulate: give either --reference or --devices, not both');
   const seed = values.seed ?? '1';
   const reference = values.reference
     ? loadReferenceData(values.reference)
-    : generateReferenceData({ devices: parseInteger(values.devices ?? '1000', '--devices', 1, MAX_GENERATED_DEVICES), seed });
+    : generateReferenceData({
+        devices: parseInteger(values.devices ?? '1000', '--devices', 1, MAX_GENERATED_DEVICES),
+        seed,
+      });
   const summary = await runWithProgress({
     reference,
     seed,
@@ -96,8 +104,12 @@ export async function simulateCommand(argv: string[]): Promise<number> {
     out: values.out,
     ...(values.rate ? { rate: parseNumber(values.rate, '--rate', 1, 1e9) } : {}),
     ...(values.enforcement ? { enforcement: loadEnforcement(values.enforcement) } : {}),
-    ...(values['late-cdr-rate'] ? { lateCdrRate: parseNumber(values['late-cdr-rate'], '--late-cdr-rate', 0, 1) } : {}),
-    ...(values['duplicate-cdr-rate'] ? { duplicateCdrRate: parseNumber(values['duplicate-cdr-rate'], '--duplicate-cdr-rate', 0, 1) } : {}),
+    ...(values['late-cdr-rate']
+      ? { lateCdrRate: parseNumber(values['late-cdr-rate'], '--late-cdr-rate', 0, 1) }
+      : {}),
+    ...(values['duplicate-cdr-rate']
+      ? { duplicateCdrRate: parseNumber(values['duplicate-cdr-rate'], '--duplicate-cdr-rate', 0, 1) }
+      : {}),
     quiet: Boolean(values.quiet) || values.out === '-',
   });
   if (values.json) console.log(JSON.stringify(summary, null, 2));
@@ -105,7 +117,9 @@ export async function simulateCommand(argv: string[]): Promise<number> {
   return 0;
 }
 
-export async function runWithProgress(options: Parameters<typeof runSimulation>[0] & { quiet?: boolean }): Promise<SimulationSummary> {
+export async function runWithProgress(
+  options: Parameters<typeof runSimulation>[0] & { quiet?: boolean },
+): Promise<SimulationSummary> {
   const progress = new Progress(!options.quiet);
   const abort = new AbortController();
   // Ctrl-C stops cleanly: the capture is closed with a trailer and stays readable.
@@ -135,10 +149,16 @@ export function printSummary(s: SimulationSummary): void {
   const lines = [
     `${s.completed ? 'Wrote' : 'Stopped early; wrote'} ${formatCount(s.records)} raw records for ${formatCount(s.devices)} devices to ${s.out}`,
     `  virtual time      ${s.start} .. ${s.end}`,
-    `  signaling         ${Object.entries(s.stats.bySignaling).map(([k, v]) => `${k} ${formatCount(v)}`).join(', ')}`,
+    `  signaling         ${Object.entries(s.stats.bySignaling)
+      .map(([k, v]) => `${k} ${formatCount(v)}`)
+      .join(', ')}`,
     `  data CDRs         ${formatCount(s.stats.byKind.data_cdr ?? 0)}`,
     `  SMS               MO ${formatCount(s.stats.sms.MO)}, MT ${formatCount(s.stats.sms.MT)} (${formatCount(s.stats.sms.undelivered)} undelivered)`,
-    `  rejections        ${Object.entries(s.stats.rejected).map(([k, v]) => `${k} ${formatCount(v)}`).join(', ') || 'none'}`,
+    `  rejections        ${
+      Object.entries(s.stats.rejected)
+        .map(([k, v]) => `${k} ${formatCount(v)}`)
+        .join(', ') || 'none'
+    }`,
     `  IMSI switches     ${formatCount(s.stats.imsiSwitches)}`,
     `  enforcement       ${formatCount(s.stats.enforcementApplied)} commands applied`,
     `  took              ${(s.elapsedMs / 1000).toFixed(2)} s (${formatCount(s.recordsPerSecond)} records/s)`,
