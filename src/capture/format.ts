@@ -27,8 +27,8 @@ export interface CaptureHeader {
 export interface CaptureTrailer {
   records: number;
   by_kind: Record<string, number>;
-  /** NDJSON only: sha256 over the record lines exactly as written, newlines included. */
-  sha256?: string;
+  /** NDJSON only: CRC-32 (hex) over the record lines exactly as written, newlines included. */
+  crc32?: string;
 }
 
 export function encodingOf(path: string): CaptureEncoding {

@@ -1,7 +1,6 @@
-import { createHash } from 'node:crypto';
 import { createReadStream, existsSync } from 'node:fs';
 import { createInterface } from 'node:readline';
-import { createGunzip } from 'node:zlib';
+import { crc32, createGunzip } from 'node:zlib';
 import avro from 'avsc';
 import { RAW_KIND_BY_AVRO_NAME, rawUnionType } from '../contracts/avro.js';
 import type { RawKind, RawRecord } from '../contracts/raw.js';
@@ -58,7 +57,7 @@ async function openNdjson(path: string): Promise<CaptureContents> {
   }
   let trailer: CaptureTrailer | undefined;
   async function* records(): AsyncGenerator<RawRecord> {
-    const hash = createHash('sha256');
+    let crc = 0;
     let lineNo = 1;
     let count = 0;
     try {
@@ -81,7 +80,7 @@ async function openNdjson(path: string): Promise<CaptureContents> {
         if (!KINDS.has(entry.kind as RawKind) || typeof entry.record !== 'object' || entry.record === null) {
           throw new CaptureError('CAPTURE_DAMAGED', `${path}: line ${lineNo} is not a capture record`);
         }
-        hash.update(`${line}\n`);
+        crc = crc32(`${line}\n`, crc);
         count++;
         yield entry as RawRecord;
       }
@@ -103,7 +102,7 @@ async function openNdjson(path: string): Promise<CaptureContents> {
         `${path}: trailer says ${trailer.records} records, ${count} were read`,
       );
     }
-    if (trailer.sha256 && trailer.sha256 !== hash.digest('hex')) {
+    if (trailer.crc32 && trailer.crc32 !== crc.toString(16).padStart(8, '0')) {
       throw new CaptureError(
         'CAPTURE_DAMAGED',
         `${path}: checksum of the record lines does not match the trailer`,

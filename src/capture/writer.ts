@@ -1,8 +1,7 @@
-import { createHash } from 'node:crypto';
 import { once } from 'node:events';
 import { closeSync, createWriteStream, openSync, type WriteStream } from 'node:fs';
 import type { Writable } from 'node:stream';
-import { createGzip } from 'node:zlib';
+import { crc32, createGzip, deflateRaw } from 'node:zlib';
 import avro from 'avsc';
 import { rawUnionType } from '../contracts/avro.js';
 import type { RawRecord } from '../contracts/raw.js';
@@ -37,7 +36,7 @@ export class CaptureWriter {
   private readonly file: Writable;
   private readonly sink: Writable;
   private readonly avroEncoder: avro.streams.BlockEncoder | undefined;
-  private readonly hash = createHash('sha256');
+  private crc = 0;
   private pending = '';
   private count = 0;
   private readonly byKind: Record<string, number> = {};
@@ -54,6 +53,12 @@ export class CaptureWriter {
         sync.writeUInt32BE(hash32(0xca97, k, header.reference_sha256.charCodeAt(k)), k * 4);
       this.avroEncoder = new avro.streams.BlockEncoder(rawUnionType(), {
         codec: 'deflate',
+        // Level 1: 1.5x the speed of the default level for 15% more bytes (load-tests/RESULTS.md).
+        codecs: {
+          deflate: (data: Buffer, cb: (error: Error | null, out?: Buffer) => void) =>
+            deflateRaw(data, { level: 1 }, cb),
+        },
+        blockSize: 1 << 20,
         syncMarker: sync,
         metadata: { [AVRO_HEADER_KEY]: Buffer.from(JSON.stringify(header)) },
         // `metadata` is supported by avsc but missing from its type declarations.
@@ -97,10 +102,10 @@ export class CaptureWriter {
 
   private async flushPending(): Promise<void> {
     if (this.pending.length === 0) return;
-    // Encode once: the hash and the stream both take the same bytes.
+    // Encode once: the checksum and the stream both take the same bytes.
     const chunk = Buffer.from(this.pending, 'utf8');
     this.pending = '';
-    this.hash.update(chunk);
+    this.crc = crc32(chunk, this.crc);
     if (!this.sink.write(chunk)) await once(this.sink, 'drain');
   }
 
@@ -108,7 +113,7 @@ export class CaptureWriter {
   async close(): Promise<CaptureTrailer> {
     await this.flushPending();
     const trailer: CaptureTrailer = { records: this.count, by_kind: this.byKind };
-    if (!this.avroEncoder) trailer.sha256 = this.hash.digest('hex');
+    if (!this.avroEncoder) trailer.crc32 = this.crc.toString(16).padStart(8, '0');
     if (!this.avroEncoder) this.sink.write(`${JSON.stringify({ kind: 'trailer', ...trailer })}\n`);
     if (this.path === '-') {
       if (this.sink !== this.file) {

@@ -34,6 +34,24 @@ const WRONG_APN = 0x80;
 
 const PROFILE_NAMES: DeviceProfile[] = ['meter', 'tracker', 'gateway'];
 
+/** The two PGWs of the simulated core, by breakout region. */
+const PGWS = [
+  { node: 'pgw-eu-west-1a', address: '100.64.0.10', index: 0 },
+  { node: 'pgw-us-east-1a', address: '100.64.1.10', index: 1 },
+] as const;
+type Pgw = (typeof PGWS)[number];
+
+/** Identifiers an open session repeats in every CDR, computed once per session. */
+interface SessionIds {
+  imsi: string;
+  imeisv: string | null;
+  msisdn: string | null;
+  ip: string | null;
+  plmn: string;
+  sgsn: string;
+  pgw: Pgw;
+}
+
 /** Rules of the core, in one place. Times in ms, volumes in bytes. */
 export const CORE_RULES = {
   /** Interim CDRs are cut on this grid of session time... */
@@ -135,6 +153,7 @@ export class CoreSimulator {
   private readonly sCutBytes: Float64Array;
   private readonly sSeq: Uint16Array;
   private readonly sCharging: Uint32Array;
+  private readonly sessionIds: (SessionIds | undefined)[] = [];
 
   private readonly commands: EnforcementCommand[] = [];
   private nextChargingId: number;
@@ -424,11 +443,9 @@ export class CoreSimulator {
     return `${80 + (op % 120)}.${(op * 37) % 256}.${(op * 11) % 256}.${10 + ((this.cell[i] as number) & 3)}`;
   }
 
-  private pgw(i: number): { node: string; address: string; index: number } {
+  private pgw(i: number): Pgw {
     const region = this.dir.serviceProfileOf(i).breakout_region ?? 'eu-west-1';
-    return region.startsWith('us')
-      ? { node: 'pgw-us-east-1a', address: '100.64.1.10', index: 1 }
-      : { node: 'pgw-eu-west-1a', address: '100.64.0.10', index: 0 };
+    return region.startsWith('us') ? PGWS[1] : PGWS[0];
   }
 
   // ---- the state machine ------------------------------------------------------------
@@ -648,10 +665,8 @@ export class CoreSimulator {
     const up = Math.floor(used * share) - Math.floor((this.sCutBytes[i] as number) * share);
     const opened = this.sCutTime[i] as number;
     const seq = (this.sSeq[i] as number) + 1;
-    const pgw = this.pgw(i);
-    const op = this.operators[this.operator[i] as number] as Operator;
-    const country = this.dir.countries[this.country[i] as number];
-    const imei = this.dir.imei(i);
+    const ids = this.sessionIds[i] ?? this.openSessionIds(i);
+    const pgw = ids.pgw;
     const localSequenceNumber = (this.pgwSeq[pgw.index] as number) + 1;
     this.pgwSeq[pgw.index] = localSequenceNumber;
     this.sSeq[i] = seq;
@@ -661,17 +676,17 @@ export class CoreSimulator {
       recordType: 85,
       nodeID: pgw.node,
       localSequenceNumber,
-      servedIMSI: this.dir.imsi(i, this.slot[i] as number),
-      servedIMEISV: imei ? `${imei.slice(0, 14)}01` : null,
-      servedMSISDN: this.dir.msisdn(i),
+      servedIMSI: ids.imsi,
+      servedIMEISV: ids.imeisv,
+      servedMSISDN: ids.msisdn,
       chargingID: this.sCharging[i] as number,
       recordSequenceNumber: seq,
       pGWAddress: pgw.address,
-      servingNodeAddress: this.sgsnAddress(i),
-      servingNodePLMNIdentifier: `${country?.mcc ?? '000'}${op.mncs[0]}`,
+      servingNodeAddress: ids.sgsn,
+      servingNodePLMNIdentifier: ids.plmn,
       rATType: this.rat[i] as number,
       accessPointNameNI: 'em',
-      servedPDPPDNAddress: this.dir.ipAddress(i),
+      servedPDPPDNAddress: ids.ip,
       recordOpeningTime: opened,
       timeOfFirstUsage: volume > 0 ? Math.min(t, opened + 1000) : opened,
       timeOfLastUsage: t,
@@ -685,6 +700,23 @@ export class CoreSimulator {
   }
 
   /** Final CDR and Delete PDP Context; the mediation sometimes delivers the CDR late or twice. */
+  /** Identifiers of device i for the session it just opened (the network does not change within it). */
+  private openSessionIds(i: number): SessionIds {
+    const op = this.operators[this.operator[i] as number] as Operator;
+    const imei = this.dir.imei(i);
+    const ids: SessionIds = {
+      imsi: this.dir.imsi(i, this.slot[i] as number),
+      imeisv: imei ? `${imei.slice(0, 14)}01` : null,
+      msisdn: this.dir.msisdn(i),
+      ip: this.dir.ipAddress(i),
+      plmn: `${this.dir.countries[this.country[i] as number]?.mcc ?? '000'}${op.mncs[0]}`,
+      sgsn: this.sgsnAddress(i),
+      pgw: this.pgw(i),
+    };
+    this.sessionIds[i] = ids;
+    return ids;
+  }
+
   private closeSession(i: number, t: number, recClosing: number, cause: Cause): void {
     const final = this.cdr(i, t, recClosing);
     const late = this.rand(i) < this.lateCdrRate;
@@ -699,6 +731,7 @@ export class CoreSimulator {
     });
     if (late) this.emit(i, { kind: 'data_cdr', record: final }, t);
     if (this.rand(i) < this.duplicateCdrRate) this.emit(i, { kind: 'data_cdr', record: { ...final } }, t);
+    this.sessionIds[i] = undefined;
     this.state[i] = ATTACHED;
     this.lastSeen[i] = t;
   }

@@ -11,7 +11,7 @@ import { formatCount } from '../progress.js';
 export const REFERENCE_HELP = `Usage: data-streamer reference <generate|validate> ...
 
   reference generate --out FILE [--devices N] [--seed S] [--organisations K]
-      Writes a realistic fleet (real operators of 50 countries, tariffs, profiles,
+      Writes a realistic fleet (real operators of 51 countries, tariffs, profiles,
       organisations, SIMs with 1 to 3 IMSIs, endpoints) as JSON, or YAML for .yaml/.yml.
   reference validate FILE
       Checks a reference data file and lists every problem with its path.
