@@ -43,9 +43,9 @@ const SCENARIOS: Record<string, Scenario> = {
     compare: ['records_per_second'],
   },
   'simulate-1m': {
-    description: '1M devices in a 1 GB heap, 1 virtual hour, NDJSON file',
+    description: '1M devices in a 1 GB heap, 1 virtual hour, Avro file',
     script: 'simulate.js',
-    args: ['1000000', '1', join(tmp, 'bench-1m.ndjson')],
+    args: ['1000000', '1', join(tmp, 'bench-1m.avro')],
     heapLimitMb: 1024,
     compare: ['records_per_second'],
   },

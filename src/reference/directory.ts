@@ -5,6 +5,7 @@ import type {
   Endpoint,
   Operator,
   Organisation,
+  Ratezone,
   ReferenceData,
   Region,
   ServiceProfile,
@@ -64,8 +65,8 @@ export class Directory {
   private readonly tariffProfileById = new Map<number, TariffProfile>();
   private readonly serviceProfileById = new Map<number, ServiceProfile>();
   private readonly organisationById = new Map<number, Organisation>();
-  /** tariff profile id -> operator ids it covers */
-  private readonly coverage = new Map<number, Set<number>>();
+  /** tariff profile id -> (operator id -> the selected ratezone containing it) */
+  private readonly coverage = new Map<number, Map<number, Ratezone>>();
 
   constructor(readonly data: ReferenceData) {
     this.countries = data.countries;
@@ -84,9 +85,9 @@ export class Directory {
     for (const p of data.tariff_profiles) {
       this.tariffProfileById.set(p.id, p);
       const tariff = this.tariffById.get(p.tariff_id) as Tariff;
-      const covered = new Set<number>();
+      const covered = new Map<number, Ratezone>();
       for (const zone of tariff.ratezones)
-        if (p.ratezone_ids.includes(zone.id)) for (const id of zone.operator_ids) covered.add(id);
+        if (p.ratezone_ids.includes(zone.id)) for (const id of zone.operator_ids) covered.set(id, zone);
       this.coverage.set(p.id, covered);
     }
 
@@ -301,6 +302,11 @@ export class Directory {
   /** Whether the endpoint's tariff profile selects a ratezone containing the operator. */
   covers(tariffProfileId: number, operatorId: number): boolean {
     return this.coverage.get(tariffProfileId)?.has(operatorId) ?? false;
+  }
+
+  /** The selected ratezone of a tariff profile that contains the operator, if any. */
+  ratezoneFor(tariffProfileId: number, operatorId: number): Ratezone | undefined {
+    return this.coverage.get(tariffProfileId)?.get(operatorId);
   }
 
   tariff(id: number): Tariff | undefined {
