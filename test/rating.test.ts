@@ -17,7 +17,8 @@ describe('exact decimals', () => {
     expect(formatDecimal(1n)).toBe('0.0000000001');
     expect(formatDecimal(-15_000_000_000n)).toBe('-1.5');
     expect(formatFixed(2_197_265_625n, 6)).toBe('0.219727'); // 0.2197265625 half-up at 6 places
-    for (const bad of ['1e-3', '0.12345678901', '.5', '1,5', '']) expect(() => parseDecimal(bad)).toThrow(RangeError);
+    for (const bad of ['1e-3', '0.12345678901', '.5', '1,5', ''])
+      expect(() => parseDecimal(bad)).toThrow(RangeError);
   });
 
   it('rounds half up, away from zero', () => {
@@ -60,7 +61,12 @@ const tariff: Tariff = {
   default_sms_mt_rate: '0.01',
   ratezones: [],
 };
-const zone: Ratezone = { id: 2, name: 'Zone B', operator_ids: [1], rates: { data_per_mb: '0.25', sms_mo: '0.07' } };
+const zone: Ratezone = {
+  id: 2,
+  name: 'Zone B',
+  operator_ids: [1],
+  rates: { data_per_mb: '0.25', sms_mo: '0.07' },
+};
 const bundled: Ratezone = {
   id: 3,
   name: 'Europe Basic',
@@ -85,32 +91,70 @@ describe('data rating', () => {
     expect(formatDecimal(dataCost(230_400n, '0.10'))).toBe('0.0219726563');
     // 100,000 B -> 98 KB = 0.095703125 MB at 0.25 = 0.02392578125 -> 0.0239257813
     const rated = rateData({ tariff, zone, rxBytes: 60_000n, txBytes: 40_000n, inclusiveUsedBytes: 0n });
-    expect(rated.slices).toEqual([{ rxBytes: 60_000n, txBytes: 40_000n, billableBytes: 100_352n, rate: '0.25', cost: 239_257_813n, inclusive: false }]);
+    expect(rated.slices).toEqual([
+      {
+        rxBytes: 60_000n,
+        txBytes: 40_000n,
+        billableBytes: 100_352n,
+        rate: '0.25',
+        cost: 239_257_813n,
+        inclusive: false,
+      },
+    ]);
   });
 
   it('charges nothing inside the inclusive volume, splits the record that crosses it, then charges the excess rate', () => {
     // 700,000 B -> 684 KB = 700,416 billable: inside the 1 MB (1,048,576 B) allowance.
-    const first = rateData({ tariff, zone: bundled, rxBytes: 500_000n, txBytes: 200_000n, inclusiveUsedBytes: 0n });
-    expect(first.slices).toEqual([{ rxBytes: 500_000n, txBytes: 200_000n, billableBytes: 700_416n, rate: '0', cost: 0n, inclusive: true }]);
+    const first = rateData({
+      tariff,
+      zone: bundled,
+      rxBytes: 500_000n,
+      txBytes: 200_000n,
+      inclusiveUsedBytes: 0n,
+    });
+    expect(first.slices).toEqual([
+      { rxBytes: 500_000n, txBytes: 200_000n, billableBytes: 700_416n, rate: '0', cost: 0n, inclusive: true },
+    ]);
     expect(first.inclusiveUsedBytes).toBe(700_416n);
 
     // 500,000 B -> 489 KB = 500,736 billable; 348,160 B of allowance left.
     // Inside: 348,160 B; rx share 400,000 x 348,160 / 500,000 = 278,528, tx 69,632.
     // Excess: 500,736 - 348,160 = 152,576 B = 0.1455078125 MB x 0.10 = 0.01455078125 -> 0.0145507813
-    const second = rateData({ tariff, zone: bundled, rxBytes: 400_000n, txBytes: 100_000n, inclusiveUsedBytes: 700_416n });
+    const second = rateData({
+      tariff,
+      zone: bundled,
+      rxBytes: 400_000n,
+      txBytes: 100_000n,
+      inclusiveUsedBytes: 700_416n,
+    });
     expect(second.slices).toEqual([
       { rxBytes: 278_528n, txBytes: 69_632n, billableBytes: 348_160n, rate: '0', cost: 0n, inclusive: true },
-      { rxBytes: 121_472n, txBytes: 30_368n, billableBytes: 152_576n, rate: '0.10', cost: 145_507_813n, inclusive: false },
+      {
+        rxBytes: 121_472n,
+        txBytes: 30_368n,
+        billableBytes: 152_576n,
+        rate: '0.10',
+        cost: 145_507_813n,
+        inclusive: false,
+      },
     ]);
     expect(second.inclusiveUsedBytes).toBe(1_048_576n);
 
     // 10 B after the allowance: 1 KB at 0.10 = 0.00009765625 -> 0.0000976563
-    const third = rateData({ tariff, zone: bundled, rxBytes: 10n, txBytes: 0n, inclusiveUsedBytes: 1_048_576n });
+    const third = rateData({
+      tariff,
+      zone: bundled,
+      rxBytes: 10n,
+      txBytes: 0n,
+      inclusiveUsedBytes: 1_048_576n,
+    });
     expect(third.slices.map((s) => [formatDecimal(s.cost), s.inclusive])).toEqual([['0.0000976563', false]]);
   });
 
   it('refuses negative volumes', () => {
-    expect(() => rateData({ tariff, zone, rxBytes: -1n, txBytes: 0n, inclusiveUsedBytes: 0n })).toThrow(RangeError);
+    expect(() => rateData({ tariff, zone, rxBytes: -1n, txBytes: 0n, inclusiveUsedBytes: 0n })).toThrow(
+      RangeError,
+    );
   });
 
   it('writes costs that add up exactly: the sum of the printed record costs is the bill', () => {
@@ -130,8 +174,20 @@ describe('data rating', () => {
 
 describe('SMS rating', () => {
   it('charges MO at the zone rate and MT at the zone MT rate or the tariff default', () => {
-    expect(rateSms(tariff, zone, 'MO')).toEqual({ rxBytes: 1n, txBytes: 0n, billableBytes: 0n, rate: '0.07', cost: 700_000_000n, inclusive: false });
-    expect(rateSms(tariff, zone, 'MT')).toMatchObject({ rxBytes: 0n, txBytes: 1n, rate: '0.01', cost: 100_000_000n });
+    expect(rateSms(tariff, zone, 'MO')).toEqual({
+      rxBytes: 1n,
+      txBytes: 0n,
+      billableBytes: 0n,
+      rate: '0.07',
+      cost: 700_000_000n,
+      inclusive: false,
+    });
+    expect(rateSms(tariff, zone, 'MT')).toMatchObject({
+      rxBytes: 0n,
+      txBytes: 1n,
+      rate: '0.01',
+      cost: 100_000_000n,
+    });
     expect(rateSms(tariff, bundled, 'MT')).toMatchObject({ rate: '0.02', cost: 200_000_000n });
   });
 });

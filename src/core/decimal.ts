@@ -13,14 +13,18 @@ const DECIMAL = /^(-?)(\d+)(?:\.(\d+))?$/;
 export function parseDecimal(text: string): bigint {
   const match = DECIMAL.exec(text);
   const fraction = match?.[3] ?? '';
-  if (!match || fraction.length > SCALE) throw new RangeError(`"${text}" is not a decimal with at most ${SCALE} places`);
+  if (!match || fraction.length > SCALE)
+    throw new RangeError(`"${text}" is not a decimal with at most ${SCALE} places`);
   const units = BigInt(match[2] as string) * ONE + BigInt(fraction.padEnd(SCALE, '0') || '0');
   return match[1] ? -units : units;
 }
 
 /** 2500000000n -> "0.25": at most `places` decimals, trailing zeros dropped. */
 export function formatDecimal(units: bigint, places = SCALE): string {
-  const rounded = places < SCALE ? divideHalfUp(units, 10n ** BigInt(SCALE - places)) * 10n ** BigInt(SCALE - places) : units;
+  const rounded =
+    places < SCALE
+      ? divideHalfUp(units, 10n ** BigInt(SCALE - places)) * 10n ** BigInt(SCALE - places)
+      : units;
   const negative = rounded < 0n;
   const abs = negative ? -rounded : rounded;
   const whole = abs / ONE;

@@ -63,7 +63,16 @@ export function rateData(input: DataRatingInput): DataRating {
   const paidRate = zone.inclusive_volume ? zone.inclusive_volume.excess_per_mb : zone.rates.data_per_mb;
   if (left === 0n || billable === 0n) {
     return {
-      slices: [{ rxBytes, txBytes, billableBytes: billable, rate: paidRate, cost: dataCost(billable, paidRate), inclusive: false }],
+      slices: [
+        {
+          rxBytes,
+          txBytes,
+          billableBytes: billable,
+          rate: paidRate,
+          cost: dataCost(billable, paidRate),
+          inclusive: false,
+        },
+      ],
       inclusiveUsedBytes: input.inclusiveUsedBytes,
     };
   }
@@ -76,7 +85,14 @@ export function rateData(input: DataRatingInput): DataRating {
   // The record crosses the end of the allowance: split its bytes (and rx/tx in proportion).
   const insideBytes = left < total ? left : total;
   const insideRx = (rxBytes * insideBytes) / (total === 0n ? 1n : total);
-  const inside: RatedSlice = { rxBytes: insideRx, txBytes: insideBytes - insideRx, billableBytes: left, rate: '0', cost: 0n, inclusive: true };
+  const inside: RatedSlice = {
+    rxBytes: insideRx,
+    txBytes: insideBytes - insideRx,
+    billableBytes: left,
+    rate: '0',
+    cost: 0n,
+    inclusive: true,
+  };
   const excessBillable = billable - left;
   const excess: RatedSlice = {
     rxBytes: rxBytes - insideRx,
@@ -92,5 +108,12 @@ export function rateData(input: DataRatingInput): DataRating {
 export function rateSms(tariff: Tariff, zone: Ratezone, direction: 'MO' | 'MT'): RatedSlice {
   const rate = direction === 'MO' ? zone.rates.sms_mo : (zone.rates.sms_mt ?? tariff.default_sms_mt_rate);
   // emnify's network view: an SMS from the device counts as rx, one towards it as tx.
-  return { rxBytes: direction === 'MO' ? 1n : 0n, txBytes: direction === 'MT' ? 1n : 0n, billableBytes: 0n, rate, cost: parseDecimal(rate), inclusive: false };
+  return {
+    rxBytes: direction === 'MO' ? 1n : 0n,
+    txBytes: direction === 'MT' ? 1n : 0n,
+    billableBytes: 0n,
+    rate,
+    cost: parseDecimal(rate),
+    inclusive: false,
+  };
 }

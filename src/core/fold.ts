@@ -1,0 +1,597 @@
+/**
+ * The per-partition fold over raw records: device connectivity state, connectivity events
+ * and rated usage records in the emnify shape. Pure: the same state and input give the
+ * same outputs, with ids derived from the input position. Quotas, limits and enforcement
+ * build on this (not yet here).
+ */
+import type { DataCdr, RawRecord, SignalingRecord, SmsRecord } from '../contracts/raw.js';
+import type { Directory } from '../reference/directory.js';
+import type { Country, Operator, Ratezone, Tariff } from '../reference/types.js';
+import { formatDecimal } from './decimal.js';
+import { buildEvent, type EventSpec, type EventSubject, isoTime } from './events.js';
+import { outputId } from './ids.js';
+import { CURRENCIES, type EmnifyEvent, type EmnifyUsageRecord } from './output.js';
+import { type RatedSlice, rateData, rateSms } from './rating.js';
+import { sessionId } from './session-id.js';
+import { operatorDetail, subjectOf } from './subject.js';
+import { bytesToMb } from './units.js';
+
+export type Connectivity = 'Offline' | 'Attached' | 'Online';
+
+interface OpenSession {
+  sessionId: string;
+  rx: bigint;
+  tx: bigint;
+  detail: Record<string, unknown>;
+}
+
+export interface DeviceState {
+  connectivity: Connectivity;
+  operatorId: number | null;
+  ratType: number | null;
+  lac: number | null;
+  cellId: number | null;
+  updated: number;
+  /** Open PDP contexts by gateway address and charging id. */
+  sessions: Map<string, OpenSession>;
+}
+
+export interface PartitionState {
+  devices: Map<number, DeviceState>;
+  /** Data CDRs (node/charging id/sequence) and SMS ids already rated, with their event time. */
+  seenCdrs: Map<string, number>;
+  seenSms: Map<string, number>;
+  /** Billable bytes used against a zone's inclusive volume: endpoint/zone/month -> bytes. */
+  inclusiveUsed: Map<string, bigint>;
+  /** Highest event time seen. */
+  watermark: number;
+}
+
+export function emptyState(): PartitionState {
+  return {
+    devices: new Map(),
+    seenCdrs: new Map(),
+    seenSms: new Map(),
+    inclusiveUsed: new Map(),
+    watermark: 0,
+  };
+}
+
+/** A rated usage record with the exact values the store and the aggregators need. */
+export interface RatedUsage {
+  record: EmnifyUsageRecord;
+  endpointId: number;
+  organisationId: number;
+  currency: 'EUR' | 'USD';
+  cost: bigint;
+  rxBytes: bigint;
+  txBytes: bigint;
+}
+
+export interface DeadLetterSpec {
+  id: number;
+  stage: 'validate' | 'resolve' | 'rate';
+  reason_code: string;
+  reason: string;
+}
+
+export interface FoldOutputs {
+  events: EmnifyEvent[];
+  usage: RatedUsage[];
+  deadLetters: DeadLetterSpec[];
+  /** Repeated inputs recognised and skipped (mediation retries). */
+  duplicates: number;
+}
+
+export function emptyOutputs(): FoldOutputs {
+  return { events: [], usage: [], deadLetters: [], duplicates: 0 };
+}
+
+/** Repeats are recognised within this much event time of the first copy. */
+export const DEDUP_WINDOW_MS = 48 * 3_600_000;
+/** Timestamps outside this range are impossible for a record of ours. */
+const EARLIEST = Date.UTC(2000, 0, 1);
+const LATEST = Date.UTC(2100, 0, 1);
+
+/** The input being folded: where it came from and how many outputs it has produced. */
+class Input {
+  private sub = 0;
+  constructor(
+    readonly partition: number,
+    readonly offset: number,
+  ) {}
+  nextId(): number {
+    return outputId(this.partition, this.offset, this.sub++);
+  }
+}
+
+export class PartitionFold {
+  constructor(
+    private readonly dir: Directory,
+    readonly state: PartitionState = emptyState(),
+  ) {}
+
+  /** Folds one raw record read at (partition, offset) into the state; appends what it produces to `out`. */
+  apply(raw: RawRecord, partition: number, offset: number, out: FoldOutputs): void {
+    const input = new Input(partition, offset);
+    switch (raw.kind) {
+      case 'signaling':
+        return this.signaling(raw.record, input, out);
+      case 'data_cdr':
+        return this.dataCdr(raw.record, input, out);
+      case 'sms':
+        return this.sms(raw.record, input, out);
+      case 'command':
+        return; // quotas and limits: not yet folded
+    }
+  }
+
+  device(endpointIndex: number): DeviceState | undefined {
+    return this.state.devices.get(endpointIndex);
+  }
+
+  // ---- shared checks -------------------------------------------------------------------
+
+  private reject(
+    out: FoldOutputs,
+    input: Input,
+    stage: DeadLetterSpec['stage'],
+    code: string,
+    reason: string,
+  ): void {
+    out.deadLetters.push({ id: input.nextId(), stage, reason_code: code, reason });
+  }
+
+  private advance(time: number): void {
+    if (time <= this.state.watermark) return;
+    const hourBefore = Math.floor(this.state.watermark / 3_600_000);
+    this.state.watermark = time;
+    if (Math.floor(time / 3_600_000) !== hourBefore) this.evictSeen(time - DEDUP_WINDOW_MS);
+  }
+
+  /** Forgets dedup keys older than the window; keys are inserted in roughly event-time order. */
+  private evictSeen(before: number): void {
+    for (const seen of [this.state.seenCdrs, this.state.seenSms]) {
+      for (const [key, time] of seen) {
+        if (time >= before) break;
+        seen.delete(key);
+      }
+    }
+  }
+
+  private resolve(imsi: string, time: number, kind: string, input: Input, out: FoldOutputs) {
+    if (!Number.isFinite(time) || time < EARLIEST || time >= LATEST) {
+      this.reject(
+        out,
+        input,
+        'validate',
+        'IMPOSSIBLE_TIMESTAMP',
+        `${kind} has timestamp ${time}, outside 2000..2100`,
+      );
+      return undefined;
+    }
+    const ref = this.dir.resolveImsi(imsi);
+    if (!ref)
+      this.reject(
+        out,
+        input,
+        'resolve',
+        'UNKNOWN_IMSI',
+        `IMSI ${imsi} belongs to no SIM in the reference data`,
+      );
+    return ref;
+  }
+
+  private network(
+    mcc: string,
+    mnc: string,
+    input: Input,
+    out: FoldOutputs,
+  ): { operator: Operator; country: Country } | undefined {
+    const operator = this.dir.operatorOf(mcc, mnc);
+    const country = operator && this.dir.country(operator.country_id);
+    if (!operator || !country) {
+      this.reject(
+        out,
+        input,
+        'resolve',
+        'UNKNOWN_NETWORK',
+        `network ${mcc}-${mnc} is not in the reference data`,
+      );
+      return undefined;
+    }
+    return { operator, country };
+  }
+
+  private deviceState(index: number): DeviceState {
+    let device = this.state.devices.get(index);
+    if (!device) {
+      device = {
+        connectivity: 'Offline',
+        operatorId: null,
+        ratType: null,
+        lac: null,
+        cellId: null,
+        updated: 0,
+        sessions: new Map(),
+      };
+      this.state.devices.set(index, device);
+    }
+    return device;
+  }
+
+  private event(out: FoldOutputs, input: Input, spec: Omit<EventSpec, 'id'>): void {
+    out.events.push(buildEvent({ ...spec, id: input.nextId() }));
+  }
+
+  // ---- signaling ------------------------------------------------------------------------
+
+  private signaling(record: SignalingRecord, input: Input, out: FoldOutputs): void {
+    const ref = this.resolve(record.imsi, record.timestamp, 'signaling record', input, out);
+    if (!ref) return;
+    const net = this.network(record.visited_mcc, record.visited_mnc, input, out);
+    if (!net) return;
+    this.advance(record.timestamp);
+    const subject = subjectOf(this.dir, ref.index, ref.slot);
+    const device = this.deviceState(ref.index);
+    const where = `${net.operator.name} (${net.country.name})`;
+    const accepted = record.result === 'ACCEPTED';
+    const cause = (record.cause ?? 'UNKNOWN').toLowerCase().replace(/_/g, ' ');
+    const base = { time: record.timestamp, subject };
+    const rejected = { ...base, source: 'NETWORK' as const, severity: 'WARN' as const, alert: true };
+    const info = { ...base, source: 'NETWORK' as const, severity: 'INFO' as const, alert: false };
+
+    if (accepted && record.type !== 'PURGE_LOCATION' && record.type !== 'PURGE_GPRS_LOCATION') {
+      device.operatorId = net.operator.id;
+      device.ratType = record.rat_type;
+      device.lac = record.lac;
+      device.cellId = record.cell_id;
+      device.updated = record.timestamp;
+    }
+    switch (record.type) {
+      case 'UPDATE_LOCATION':
+      case 'UPDATE_GPRS_LOCATION': {
+        const type = record.type;
+        const what = type === 'UPDATE_LOCATION' ? 'Location update' : 'GPRS location update';
+        if (!accepted) {
+          this.event(out, input, {
+            ...rejected,
+            type,
+            description: `${what} rejected in ${where}: ${cause}.`,
+          });
+          return;
+        }
+        if (device.connectivity === 'Offline') device.connectivity = 'Attached';
+        this.event(out, input, {
+          ...info,
+          type,
+          description: `${what} in ${where}${record.network_node ? ` via ${type === 'UPDATE_LOCATION' ? 'VLR' : 'SGSN'} ${record.network_node}` : ''}.`,
+          detail: operatorDetail(net.operator, net.country),
+        });
+        return;
+      }
+      case 'CREATE_PDP_CONTEXT':
+        return this.createPdp(record, input, out, ref, device, net, subject);
+      case 'DELETE_PDP_CONTEXT': {
+        const key = `${record.gateway_address}/${record.charging_id}`;
+        const session = device.sessions.get(key);
+        device.sessions.delete(key);
+        if (device.sessions.size === 0 && device.connectivity === 'Online') device.connectivity = 'Attached';
+        const rx = session?.rx ?? 0n;
+        const tx = session?.tx ?? 0n;
+        this.event(out, input, {
+          ...info,
+          type: 'DELETE_PDP_CONTEXT',
+          description: `PDP Context deleted${record.cause ? ` (${cause})` : ''}.`,
+          detail: {
+            ...(session?.detail ?? operatorDetail(net.operator, net.country)),
+            session_id:
+              session?.sessionId ?? sessionId(record.gateway_address ?? '', record.charging_id ?? 0),
+            volume: {
+              total: Number(bytesToMb(rx + tx)),
+              rx: Number(bytesToMb(rx)),
+              tx: Number(bytesToMb(tx)),
+            },
+          },
+        });
+        return;
+      }
+      case 'PURGE_LOCATION':
+      case 'PURGE_GPRS_LOCATION':
+        // A purged device has no registration and no sessions left.
+        device.sessions.clear();
+        device.connectivity = 'Offline';
+        this.event(out, input, {
+          ...info,
+          type: record.type,
+          description: `${record.type === 'PURGE_LOCATION' ? 'Location' : 'GPRS location'} purged by ${where}${record.cause ? ` (${cause})` : ''}.`,
+        });
+        return;
+    }
+  }
+
+  private createPdp(
+    record: SignalingRecord,
+    input: Input,
+    out: FoldOutputs,
+    ref: { index: number; slot: number },
+    device: DeviceState,
+    net: { operator: Operator; country: Country },
+    subject: EventSubject,
+  ): void {
+    if (record.result !== 'ACCEPTED') {
+      // Rejections by policy come from our side of the core; the rest from the network.
+      const policy = record.cause === 'SERVICE_NOT_ALLOWED' || record.cause === 'OPERATOR_BARRING';
+      this.event(out, input, {
+        time: record.timestamp,
+        subject,
+        type: 'CREATE_PDP_CONTEXT',
+        source: policy ? 'POLICY_CONTROL' : 'NETWORK',
+        severity: 'WARN',
+        alert: true,
+        description: `PDP Context rejected: ${(record.cause ?? 'unknown').toLowerCase().replace(/_/g, ' ')}${record.cause_code !== null ? ` (cause ${record.cause_code})` : ''}.`,
+      });
+      return;
+    }
+    const endpoint = this.dir.endpoint(ref.index);
+    const zone = this.dir.ratezoneFor(endpoint.tariff_profile_id, net.operator.id);
+    const tariff = this.dir.tariff(this.dir.tariffProfile(endpoint.tariff_profile_id)?.tariff_id ?? -1);
+    const id = sessionId(record.gateway_address ?? '', record.charging_id ?? 0);
+    const detail = {
+      ...operatorDetail(net.operator, net.country),
+      pdp_context: {
+        pdp_context_id: record.charging_id,
+        tunnel_created: isoTime(record.timestamp).slice(0, 19),
+        gtp_version: 1,
+        ggsn_control_plane_ip_address: record.gateway_address,
+        ggsn_data_plane_ip_address: record.gateway_address,
+        sgsn_control_plane_ip_address: record.network_node,
+        sgsn_data_plane_ip_address: record.network_node,
+        region: this.dir.serviceProfileOf(ref.index).breakout_region ?? null,
+        breakout_ip: null,
+        apn: record.apn,
+        nsapi: record.nsapi,
+        ue_ip_address: record.pdp_address,
+        imeisv: record.imeisv,
+        imsi: record.imsi,
+        mcc: record.visited_mcc,
+        mnc: record.visited_mnc,
+        lac: record.lac,
+        sac: null,
+        rac: null,
+        ci: record.cell_id,
+        rat_type: record.rat_type,
+        operator_id: String(net.operator.id),
+        tariff_profile_id: String(endpoint.tariff_profile_id),
+        ratezone_id: zone ? String(zone.id) : null,
+        tariff_id: tariff ? String(tariff.id) : null,
+      },
+    };
+    device.sessions.set(`${record.gateway_address}/${record.charging_id}`, {
+      sessionId: id,
+      rx: 0n,
+      tx: 0n,
+      detail,
+    });
+    device.connectivity = 'Online';
+    this.event(out, input, {
+      time: record.timestamp,
+      subject,
+      type: 'CREATE_PDP_CONTEXT',
+      source: 'NETWORK',
+      severity: 'INFO',
+      alert: false,
+      description: `New PDP Context successfully activated with SGSN ${record.network_node ?? 'unknown'}.`,
+      detail: { ...detail, session_id: id },
+    });
+  }
+
+  // ---- usage ----------------------------------------------------------------------------
+
+  /** Tariff and ratezone of an endpoint in a network, or a dead letter and an event when it is not covered. */
+  private coverage(
+    index: number,
+    slot: number,
+    operator: Operator,
+    country: Country,
+    time: number,
+    what: string,
+    input: Input,
+    out: FoldOutputs,
+  ) {
+    const endpoint = this.dir.endpoint(index);
+    const profile = this.dir.tariffProfile(endpoint.tariff_profile_id);
+    const tariff = profile && this.dir.tariff(profile.tariff_id);
+    const zone = this.dir.ratezoneFor(endpoint.tariff_profile_id, operator.id);
+    if (tariff && zone) return { tariff, zone, endpoint };
+    const reason = `${what} in ${operator.name} (${country.name}), which no ratezone of tariff profile ${endpoint.tariff_profile_id} covers: not rated`;
+    this.event(out, input, {
+      time,
+      subject: subjectOf(this.dir, index, slot),
+      type: 'GENERIC',
+      source: 'POLICY_CONTROL',
+      severity: 'WARN',
+      alert: true,
+      description: `${reason}.`,
+    });
+    this.reject(out, input, 'rate', 'NOT_COVERED', reason);
+    return undefined;
+  }
+
+  private dataCdr(cdr: DataCdr, input: Input, out: FoldOutputs): void {
+    const ref = this.resolve(cdr.servedIMSI, cdr.timeOfLastUsage, 'data CDR', input, out);
+    if (!ref) return;
+    if (
+      cdr.dataVolumeUplink < 0 ||
+      cdr.dataVolumeDownlink < 0 ||
+      !Number.isSafeInteger(cdr.dataVolumeUplink) ||
+      !Number.isSafeInteger(cdr.dataVolumeDownlink)
+    ) {
+      this.reject(
+        out,
+        input,
+        'validate',
+        'NEGATIVE_VOLUME',
+        `data CDR ${cdr.nodeID}/${cdr.chargingID}/${cdr.recordSequenceNumber} has volumes ${cdr.dataVolumeUplink}/${cdr.dataVolumeDownlink}; they must be whole, non-negative byte counts`,
+      );
+      return;
+    }
+    if (cdr.recordOpeningTime > cdr.timeOfLastUsage || cdr.timeOfFirstUsage > cdr.timeOfLastUsage) {
+      this.reject(
+        out,
+        input,
+        'validate',
+        'IMPOSSIBLE_TIMESTAMP',
+        `data CDR ${cdr.nodeID}/${cdr.chargingID}/${cdr.recordSequenceNumber} ends (${cdr.timeOfLastUsage}) before it starts`,
+      );
+      return;
+    }
+    const plmn = cdr.servingNodePLMNIdentifier;
+    const net = this.network(plmn.slice(0, 3), plmn.slice(3), input, out);
+    if (!net) return;
+    const key = `${cdr.nodeID}/${cdr.chargingID}/${cdr.recordSequenceNumber}`;
+    if (this.state.seenCdrs.has(key)) {
+      out.duplicates++;
+      return;
+    }
+    this.state.seenCdrs.set(key, cdr.timeOfLastUsage);
+    this.advance(cdr.timeOfLastUsage);
+    const covered = this.coverage(
+      ref.index,
+      ref.slot,
+      net.operator,
+      net.country,
+      cdr.timeOfLastUsage,
+      'Data',
+      input,
+      out,
+    );
+    if (!covered) return;
+
+    const rx = BigInt(cdr.dataVolumeDownlink);
+    const tx = BigInt(cdr.dataVolumeUplink);
+    const device = this.deviceState(ref.index);
+    const session = device.sessions.get(`${cdr.pGWAddress}/${cdr.chargingID}`);
+    if (session) {
+      session.rx += rx;
+      session.tx += tx;
+    }
+    // Counted in the month of its own usage time, even when it arrives late.
+    const month = isoTime(cdr.timeOfLastUsage).slice(0, 7);
+    const counter = `${covered.endpoint.id}/${covered.zone.id}/${month}`;
+    const rated = rateData({
+      tariff: covered.tariff,
+      zone: covered.zone,
+      rxBytes: rx,
+      txBytes: tx,
+      inclusiveUsedBytes: this.state.inclusiveUsed.get(counter) ?? 0n,
+    });
+    if (covered.zone.inclusive_volume) this.state.inclusiveUsed.set(counter, rated.inclusiveUsedBytes);
+    for (const slice of rated.slices) {
+      out.usage.push(
+        this.usage(input, ref, net, covered.tariff, covered.zone, slice, {
+          traffic: 'data',
+          start: cdr.recordOpeningTime,
+          end: cdr.timeOfLastUsage,
+          session: session?.sessionId ?? sessionId(cdr.pGWAddress, cdr.chargingID),
+          mnc: plmn.slice(3),
+        }),
+      );
+    }
+  }
+
+  private sms(record: SmsRecord, input: Input, out: FoldOutputs): void {
+    const ref = this.resolve(record.imsi, record.timestamp, 'SMS record', input, out);
+    if (!ref) return;
+    const net = this.network(record.visited_mcc, record.visited_mnc, input, out);
+    if (!net) return;
+    if (this.state.seenSms.has(record.sms_id)) {
+      out.duplicates++;
+      return;
+    }
+    this.state.seenSms.set(record.sms_id, record.timestamp);
+    this.advance(record.timestamp);
+    if (!record.delivered) return; // only delivered messages are charged
+    const covered = this.coverage(
+      ref.index,
+      ref.slot,
+      net.operator,
+      net.country,
+      record.timestamp,
+      `SMS ${record.direction}`,
+      input,
+      out,
+    );
+    if (!covered) return;
+    const slice = rateSms(covered.tariff, covered.zone, record.direction);
+    out.usage.push(
+      this.usage(input, ref, net, covered.tariff, covered.zone, slice, {
+        traffic: 'sms',
+        start: record.timestamp,
+        end: record.timestamp,
+        session: null,
+        mnc: record.visited_mnc,
+      }),
+    );
+  }
+
+  private usage(
+    input: Input,
+    ref: { index: number; slot: number },
+    net: { operator: Operator; country: Country },
+    tariff: Tariff,
+    zone: Ratezone,
+    slice: RatedSlice,
+    what: { traffic: 'data' | 'sms'; start: number; end: number; session: string | null; mnc: string },
+  ): RatedUsage {
+    const subject = subjectOf(this.dir, ref.index, ref.slot);
+    const endpoint = subject.endpoint as NonNullable<EventSubject['endpoint']>;
+    const sim = subject.sim as NonNullable<EventSubject['sim']>;
+    const imsi = subject.imsi as NonNullable<EventSubject['imsi']>;
+    const data = what.traffic === 'data';
+    const volume = data
+      ? {
+          total: bytesToMb(slice.rxBytes + slice.txBytes),
+          rx: bytesToMb(slice.rxBytes),
+          tx: bytesToMb(slice.txBytes),
+        }
+      : { total: '1', rx: String(slice.rxBytes), tx: String(slice.txBytes) };
+    const record: EmnifyUsageRecord = {
+      id: input.nextId(),
+      traffic_type: data ? { id: 5, description: 'Data' } : { id: 6, description: 'SMS' },
+      start_timestamp: isoTime(what.start),
+      end_timestamp: isoTime(what.end),
+      organisation: subject.organisation,
+      endpoint: { ...endpoint, balance: null },
+      sim,
+      imsi_id: imsi.id,
+      imsi: imsi.imsi,
+      operator: {
+        id: net.operator.id,
+        name: net.operator.name,
+        mnc: what.mnc,
+        country: { id: net.country.id, mcc: net.country.mcc, name: net.country.name },
+      },
+      tariff: { id: tariff.id, name: tariff.name, ratezone: { id: zone.id, name: zone.name } },
+      volume,
+      cost: formatDecimal(slice.cost),
+      currency: CURRENCIES[tariff.currency],
+      session_id: what.session,
+      rating: {
+        tariff_version: tariff.version,
+        rate: slice.rate,
+        billable_bytes: Number(slice.billableBytes),
+        inclusive: slice.inclusive,
+      },
+    };
+    return {
+      record,
+      endpointId: endpoint.id,
+      organisationId: subject.organisation.id,
+      currency: tariff.currency,
+      cost: slice.cost,
+      rxBytes: slice.rxBytes,
+      txBytes: slice.txBytes,
+    };
+  }
+}

@@ -1,0 +1,50 @@
+import type { Directory } from '../reference/directory.js';
+import type { Country, Operator } from '../reference/types.js';
+import type { EventSubject } from './events.js';
+
+/** ISO-8601 dates of the reference data ("2025-01-01T00:00:00Z") with milliseconds, as in events. */
+function withMillis(date: string): string {
+  return new Date(date).toISOString();
+}
+
+/** Who an input is about, in the shape of the event envelope. */
+export function subjectOf(dir: Directory, index: number, slot: number): EventSubject {
+  const endpoint = dir.endpoint(index);
+  const sim = dir.sim(index);
+  const imsi = sim.imsis[slot] ?? sim.imsis[0];
+  const organisation = dir.organisation(endpoint.organisation_id);
+  return {
+    organisation: { id: endpoint.organisation_id, name: organisation?.name ?? '' },
+    endpoint: {
+      id: endpoint.id,
+      name: endpoint.name,
+      ip_address: endpoint.ip_address ?? null,
+      tags: endpoint.tags ?? null,
+      imei: endpoint.imei ?? null,
+    },
+    sim: {
+      id: sim.id,
+      iccid: sim.iccid,
+      msisdn: sim.msisdn ?? null,
+      production_date: withMillis(sim.production_date),
+    },
+    imsi: imsi ? { id: imsi.id, imsi: imsi.imsi, import_date: withMillis(imsi.import_date) } : null,
+  };
+}
+
+/** The visited operator as emnify's location-update detail; mnc/tapcode ids are derived (operator id x 100 + n). */
+export function operatorDetail(operator: Operator, country: Country): Record<string, unknown> {
+  return {
+    id: operator.id,
+    name: operator.name,
+    country: {
+      id: country.id,
+      name: country.name,
+      country_code: country.country_code,
+      mcc: country.mcc,
+      iso_code: country.iso_code,
+    },
+    tapcode: operator.tapcode ? [{ id: operator.id * 100 + 1, tapcode: operator.tapcode }] : [],
+    mnc: operator.mncs.map((mnc, k) => ({ id: operator.id * 100 + k + 1, mnc })),
+  };
+}

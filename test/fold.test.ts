@@ -1,0 +1,352 @@
+import { describe, expect, it } from 'vitest';
+import type { DataCdr, RawRecord, SignalingRecord, SmsRecord } from '../src/contracts/raw.js';
+import { emptyOutputs, PartitionFold } from '../src/core/fold.js';
+import { idPosition, outputId } from '../src/core/ids.js';
+import { toJson } from '../src/core/output.js';
+import { sessionId } from '../src/core/session-id.js';
+import { Directory } from '../src/reference/directory.js';
+import type { ReferenceData } from '../src/reference/types.js';
+import { HOUR, runAll, simulator, smallWorld, T0 } from './fixtures.js';
+
+// Endpoint 1 (index 0) uses IMSI 295050000000101, tariff profile 1 (zone 1 at 0.10/MB, SMS MO 0.07).
+const IMSI = '295050000000101';
+
+function signaling(
+  type: SignalingRecord['type'],
+  t: number,
+  fields: Partial<SignalingRecord> = {},
+): RawRecord {
+  return {
+    kind: 'signaling',
+    record: {
+      record_id: `r-${t}`,
+      type,
+      timestamp: t,
+      imsi: IMSI,
+      imeisv: '3569380356438001',
+      result: 'ACCEPTED',
+      cause: null,
+      cause_code: null,
+      visited_mcc: '262',
+      visited_mnc: '01',
+      rat_type: 6,
+      lac: 921,
+      cell_id: 5174,
+      network_node: '117.72.59.30',
+      charging_id: null,
+      gateway_address: null,
+      apn: null,
+      pdp_address: null,
+      nsapi: null,
+      ...fields,
+    },
+  };
+}
+
+const pdp = {
+  charging_id: 4242,
+  gateway_address: '100.64.0.10',
+  apn: 'em',
+  nsapi: 5,
+  pdp_address: '10.0.0.1',
+};
+
+function cdr(
+  seq: number,
+  start: number,
+  end: number,
+  rx: number,
+  tx: number,
+  fields: Partial<DataCdr> = {},
+): RawRecord {
+  return {
+    kind: 'data_cdr',
+    record: {
+      recordType: 85,
+      nodeID: 'pgw-1',
+      localSequenceNumber: seq,
+      servedIMSI: IMSI,
+      servedIMEISV: null,
+      servedMSISDN: null,
+      chargingID: 4242,
+      recordSequenceNumber: seq,
+      pGWAddress: '100.64.0.10',
+      servingNodeAddress: '117.72.59.30',
+      servingNodePLMNIdentifier: '26201',
+      rATType: 6,
+      accessPointNameNI: 'em',
+      servedPDPPDNAddress: '10.0.0.1',
+      recordOpeningTime: start,
+      timeOfFirstUsage: start,
+      timeOfLastUsage: end,
+      duration: Math.round((end - start) / 1000),
+      dataVolumeUplink: tx,
+      dataVolumeDownlink: rx,
+      causeForRecClosing: 0,
+      locationAreaCode: null,
+      cellIdentity: null,
+      ...fields,
+    },
+  };
+}
+
+function sms(id: string, direction: 'MO' | 'MT', t: number, fields: Partial<SmsRecord> = {}): RawRecord {
+  return {
+    kind: 'sms',
+    record: {
+      sms_id: id,
+      direction,
+      timestamp: t,
+      imsi: IMSI,
+      msisdn: null,
+      other_party: '491700000',
+      visited_mcc: '262',
+      visited_mnc: '01',
+      smsc_address: '4236639',
+      delivered: true,
+      cause: null,
+      length: 20,
+      ...fields,
+    },
+  };
+}
+
+function fold(records: RawRecord[], world: ReferenceData = smallWorld()) {
+  const folder = new PartitionFold(new Directory(world));
+  const out = emptyOutputs();
+  records.forEach((r, offset) => {
+    folder.apply(r, 0, offset, out);
+  });
+  return { folder, out };
+}
+
+describe('connectivity events in the emnify shape', () => {
+  it('turns an accepted Update Location into event 1 with the visited operator, and the device into Attached', () => {
+    const { folder, out } = fold([signaling('UPDATE_LOCATION', T0 + 1234)]);
+    expect(out.events).toHaveLength(1);
+    const event = out.events[0];
+    expect(event).toMatchObject({
+      id: outputId(0, 0, 0),
+      timestamp: '2026-01-05T00:00:01.234Z',
+      alert: false,
+      event_type: { id: 1, description: 'Update location' },
+      event_source: { id: 0, description: 'Network' },
+      event_severity: { id: 0, description: 'Info' },
+      organisation: { id: 1, name: 'Test Org' },
+      user: null,
+      endpoint: { id: 1, name: 'device-1', ip_address: '10.0.0.1', tags: null, imei: '356938035643809' },
+      sim: { id: 101, production_date: '2025-01-01T00:00:00.000Z' },
+      imsi: { id: 1010, imsi: IMSI, import_date: '2025-01-01T00:00:00.000Z' },
+      detail: {
+        id: 1,
+        name: 'Telekom',
+        country: { id: 74, name: 'Germany', country_code: '49', mcc: '262', iso_code: 'de' },
+        tapcode: [{ id: 101, tapcode: 'DEUD1' }],
+        mnc: [
+          { id: 101, mnc: '01' },
+          { id: 102, mnc: '06' },
+        ],
+      },
+    });
+    expect(folder.device(0)?.connectivity).toBe('Attached');
+  });
+
+  it('reports a rejected registration as a warning alert with the reason and no detail', () => {
+    const { out } = fold([
+      signaling('UPDATE_LOCATION', T0, { result: 'REJECTED', cause: 'ROAMING_NOT_ALLOWED', cause_code: 8 }),
+    ]);
+    expect(out.events[0]).toMatchObject({
+      alert: true,
+      event_severity: { id: 1, description: 'Warn' },
+      detail: null,
+    });
+    expect(out.events[0]?.description).toBe(
+      'Location update rejected in Telekom (Germany): roaming not allowed.',
+    );
+  });
+
+  it('follows a session: Create PDP (Online, session_id), CDRs rated, Delete PDP with the volume (Attached)', () => {
+    const { folder, out } = fold([
+      signaling('UPDATE_LOCATION', T0),
+      signaling('CREATE_PDP_CONTEXT', T0 + 10_000, pdp),
+      cdr(1, T0 + 10_000, T0 + 55_000, 150_000, 80_400, { causeForRecClosing: 17 }),
+      signaling('DELETE_PDP_CONTEXT', T0 + 60_000, { ...pdp, cause: 'NORMAL_RELEASE' }),
+    ]);
+    const id = sessionId('100.64.0.10', 4242);
+    const [, create, del] = out.events;
+    expect(create?.event_type).toEqual({ id: 3, description: 'Create PDP Context' });
+    expect(create?.detail).toMatchObject({
+      id: 1,
+      name: 'Telekom',
+      session_id: id,
+      pdp_context: {
+        pdp_context_id: 4242,
+        tunnel_created: '2026-01-05T00:00:10',
+        operator_id: '1',
+        tariff_profile_id: '1',
+        ratezone_id: '11',
+        tariff_id: '555',
+        ue_ip_address: '10.0.0.1',
+        rat_type: 6,
+        ci: 5174,
+      },
+    });
+    // 230,400 B = 225 KB at 0.10/MB: 0.02197265625 -> 0.0219726563.
+    // rx 150,000 B = 0.1430511... MB, tx 80,400 B = 0.0766754... MB, total 0.2197265625 MB.
+    expect(out.usage).toHaveLength(1);
+    expect(out.usage[0]?.record).toMatchObject({
+      id: outputId(0, 2, 0),
+      traffic_type: { id: 5, description: 'Data' },
+      start_timestamp: '2026-01-05T00:00:10.000Z',
+      end_timestamp: '2026-01-05T00:00:55.000Z',
+      imsi: IMSI,
+      imsi_id: 1010,
+      operator: { id: 1, name: 'Telekom', mnc: '01', country: { id: 74, mcc: '262', name: 'Germany' } },
+      tariff: { id: 555, name: 'Test EUR', ratezone: { id: 11, name: 'Zone 1' } },
+      volume: { total: '0.219727', rx: '0.143051', tx: '0.076675' },
+      cost: '0.0219726563',
+      currency: { id: 1, code: 'EUR', symbol: '€' },
+      session_id: id,
+      rating: { tariff_version: 1, rate: '0.10', billable_bytes: 230_400, inclusive: false },
+    });
+    expect(del?.event_type).toEqual({ id: 5, description: 'Delete PDP Context' });
+    expect(del?.detail).toMatchObject({
+      session_id: id,
+      volume: { total: 0.219727, rx: 0.143051, tx: 0.076675 },
+    });
+    expect(folder.device(0)?.connectivity).toBe('Attached');
+  });
+
+  it('writes usage JSON with volumes and cost as numbers carrying exactly their digits', () => {
+    const { out } = fold([cdr(1, T0, T0 + 45_000, 150_000, 80_400)]);
+    const json = toJson(out.usage[0]?.record as NonNullable<(typeof out.usage)[0]>['record']);
+    expect(json).toContain('"volume":{"total":0.219727,"rx":0.143051,"tx":0.076675}');
+    expect(json).toContain('"cost":0.0219726563,');
+    expect(JSON.parse(json).cost).toBe(0.0219726563);
+  });
+
+  it('purges: event 15, the device goes Offline and its sessions are gone', () => {
+    const { folder, out } = fold([
+      signaling('UPDATE_LOCATION', T0),
+      signaling('CREATE_PDP_CONTEXT', T0 + 1000, pdp),
+      signaling('PURGE_LOCATION', T0 + 9000, { cause: 'INACTIVITY' }),
+    ]);
+    expect(out.events[2]).toMatchObject({
+      event_type: { id: 15, description: 'Purge location' },
+      detail: null,
+    });
+    expect(folder.device(0)?.connectivity).toBe('Offline');
+    expect(folder.device(0)?.sessions.size).toBe(0);
+  });
+});
+
+describe('usage rules', () => {
+  it('rates a repeated CDR once and counts the repeat', () => {
+    const { out } = fold([
+      cdr(1, T0, T0 + 45_000, 1000, 0),
+      cdr(1, T0, T0 + 45_000, 1000, 0),
+      cdr(2, T0 + 45_000, T0 + 60_000, 1000, 0),
+    ]);
+    expect(out.usage.map((u) => u.record.id)).toEqual([outputId(0, 0, 0), outputId(0, 2, 0)]);
+    expect(out.duplicates).toBe(1);
+  });
+
+  it('still rates a final CDR that arrives after the Delete PDP Context, with the session id', () => {
+    const { out } = fold([
+      signaling('CREATE_PDP_CONTEXT', T0, pdp),
+      signaling('DELETE_PDP_CONTEXT', T0 + 30_000, pdp),
+      cdr(1, T0, T0 + 30_000, 2048, 0),
+    ]);
+    expect(out.usage).toHaveLength(1);
+    expect(out.usage[0]?.record.session_id).toBe(sessionId('100.64.0.10', 4242));
+    expect(out.usage[0]?.record.cost).toBe('0.0001953125'); // 2 KB at 0.10/MB = 0.2/1024
+  });
+
+  it('counts inclusive volume per month of usage time, also for a late record', () => {
+    const world = smallWorld();
+    const zone = world.tariffs[0]?.ratezones[0];
+    if (zone) zone.inclusive_volume = { volume_mb: '1', excess_per_mb: '0.20' };
+    const feb = Date.UTC(2026, 1, 1, 0, 0, 5);
+    const { out } = fold(
+      [
+        cdr(1, T0, T0 + 45_000, 1_048_576, 0), // January: uses the whole 1 MB allowance
+        cdr(2, feb - 5000, feb, 1024, 0), // February: a new month, inside its allowance
+        cdr(3, T0 + 45_000, T0 + 90_000, 1024, 0), // late January record: beyond January's allowance
+      ],
+      world,
+    );
+    expect(out.usage.map((u) => [u.record.cost, u.record.rating.inclusive])).toEqual([
+      ['0', true],
+      ['0', true],
+      ['0.0001953125', false], // 1 KB at the excess rate 0.20/MB
+    ]);
+  });
+
+  it('charges delivered SMS only: MO at the zone rate, MT at the tariff default', () => {
+    const { out } = fold([
+      sms('a', 'MO', T0),
+      sms('b', 'MT', T0 + 1),
+      sms('c', 'MT', T0 + 2, { delivered: false, cause: 'absentSubscriber' }),
+      sms('a', 'MO', T0 + 3),
+    ]);
+    expect(out.usage.map((u) => [u.record.traffic_type.id, u.record.cost, u.record.volume])).toEqual([
+      [6, '0.07', { total: '1', rx: '1', tx: '0' }],
+      [6, '0.01', { total: '1', rx: '0', tx: '1' }],
+    ]);
+    expect(out.duplicates).toBe(1);
+  });
+
+  it('does not rate traffic outside the tariff profile, and says so in an event and a dead letter', () => {
+    // Endpoint 4 (IMSI ...104) has profile 3: AT&T covered, T-Mobile (310-260) not.
+    const { out } = fold([
+      cdr(1, T0, T0 + 1000, 5000, 0, { servedIMSI: '295050000000104', servingNodePLMNIdentifier: '310260' }),
+    ]);
+    expect(out.usage).toEqual([]);
+    expect(out.deadLetters).toEqual([expect.objectContaining({ stage: 'rate', reason_code: 'NOT_COVERED' })]);
+    expect(out.events[0]).toMatchObject({
+      event_type: { id: 0 },
+      event_source: { id: 1, description: 'Policy Control' },
+      alert: true,
+    });
+  });
+});
+
+describe('bad input becomes dead letters with reasons, and the fold goes on', () => {
+  it('names the problem of each bad record', () => {
+    const { out } = fold([
+      cdr(1, T0, T0 + 1000, 10, 10, { servedIMSI: '001010000000000' }),
+      cdr(2, T0, T0 + 1000, -5, 10),
+      cdr(3, T0 + 5000, T0 + 1000, 10, 10),
+      signaling('UPDATE_LOCATION', 42),
+      signaling('UPDATE_LOCATION', T0, { visited_mcc: '999', visited_mnc: '99' }),
+      signaling('UPDATE_LOCATION', T0 + 10),
+    ]);
+    expect(out.deadLetters.map((d) => [idPosition(d.id).offset, d.reason_code])).toEqual([
+      [0, 'UNKNOWN_IMSI'],
+      [1, 'NEGATIVE_VOLUME'],
+      [2, 'IMPOSSIBLE_TIMESTAMP'],
+      [3, 'IMPOSSIBLE_TIMESTAMP'],
+      [4, 'UNKNOWN_NETWORK'],
+    ]);
+    expect(out.deadLetters[0]?.reason).toBe('IMSI 001010000000000 belongs to no SIM in the reference data');
+    expect(out.events).toHaveLength(1); // the valid record after them
+  });
+});
+
+describe('the fold over simulated traffic', () => {
+  it('is deterministic and rates every simulated CDR of a covered device', () => {
+    const world = smallWorld();
+    const records = runAll(simulator(world, { durationMs: 24 * HOUR, duplicateCdrRate: 0.05 }));
+    const a = fold(records, world).out;
+    const b = fold(records, world).out;
+    const text = (o: unknown) => JSON.stringify(o, (_, v) => (typeof v === 'bigint' ? v.toString() : v));
+    expect(text(b)).toBe(text(a));
+    const ids = [...a.events, ...a.usage.map((u) => u.record)].map((r) => r.id);
+    expect(new Set(ids).size).toBe(ids.length);
+    const cdrs = records.filter((r) => r.kind === 'data_cdr').length;
+    const dataUsage = a.usage.filter((u) => u.record.traffic_type.id === 5).length;
+    expect(a.duplicates).toBeGreaterThan(0);
+    expect(dataUsage + a.duplicates).toBe(cdrs);
+    expect(a.deadLetters).toEqual([]);
+  });
+});
