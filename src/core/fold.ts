@@ -116,11 +116,14 @@ export class PartitionFold {
     const input = new Input(partition, offset);
     switch (raw.kind) {
       case 'signaling':
-        return this.signaling(raw.record, input, out);
+        this.signaling(raw.record, input, out);
+        return;
       case 'data_cdr':
-        return this.dataCdr(raw.record, input, out);
+        this.dataCdr(raw.record, input, out);
+        return;
       case 'sms':
-        return this.sms(raw.record, input, out);
+        this.sms(raw.record, input, out);
+        return;
       case 'command':
         return; // quotas and limits: not yet folded
     }
@@ -271,7 +274,8 @@ export class PartitionFold {
         return;
       }
       case 'CREATE_PDP_CONTEXT':
-        return this.createPdp(record, input, out, ref, device, net, subject);
+        this.createPdp(record, input, out, ref, device, net, subject);
+        return;
       case 'DELETE_PDP_CONTEXT': {
         const key = `${record.gateway_address}/${record.charging_id}`;
         const session = device.sessions.get(key);
