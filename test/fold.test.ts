@@ -350,3 +350,94 @@ describe('the fold over simulated traffic', () => {
     expect(a.deadLetters).toEqual([]);
   });
 });
+
+describe('quotas, limits and enforcement in the fold', () => {
+  const quotaCommand = (fields: Partial<import('../src/contracts/raw.js').EngineCommand>): RawRecord => ({
+    kind: 'command',
+    record: {
+      command_id: `cmd-${fields.type ?? 'QUOTA_ASSIGN'}-${fields.timestamp ?? T0}`,
+      timestamp: T0,
+      type: 'QUOTA_ASSIGN',
+      endpoint_id: 1,
+      service: 'DATA',
+      volume: '1',
+      expiry_date: T0 + 10 * HOUR,
+      threshold_percentage: 50,
+      action_on_exhaustion: 'BLOCK',
+      peak_throughput: null,
+      auto_refill: false,
+      issued_by: 'token-1',
+      ...fields,
+    },
+  });
+
+  it('assigns a quota (56), uses it up (18, 19) and tells the core to block the endpoint', () => {
+    const { out } = fold([
+      quotaCommand({}),
+      cdr(1, T0 + 1000, T0 + 2000, 600_000, 0),
+      cdr(2, T0 + 2000, T0 + 3000, 600_000, 0),
+    ]);
+    expect(out.events.map((e) => [e.event_type.id, e.event_source.description, e.alert])).toEqual([
+      [56, 'API', false],
+      [18, 'Policy Control', true],
+      [19, 'Policy Control', true],
+    ]);
+    const usedUp = out.events[2];
+    expect(out.enforcement).toEqual([
+      {
+        command_id: `enf-${usedUp?.id}`,
+        timestamp: T0 + 3000,
+        action: 'BLOCK',
+        scope: 'DATA',
+        endpoint_id: 1,
+        imsis: [IMSI],
+        peak_throughput: null,
+        reason: 'Data quota used up',
+        cause_event_id: usedUp?.id,
+      },
+    ]);
+    // The traffic is still rated and billed.
+    expect(out.usage).toHaveLength(2);
+  });
+
+  it('expires a quota when event time passes its expiry, driven by any record of the partition', () => {
+    const other = signaling('UPDATE_LOCATION', T0 + 11 * HOUR, { imsi: '295050000000103' });
+    const { out } = fold([quotaCommand({}), other]);
+    expect(out.events.map((e) => e.event_type.id)).toEqual([56, 60, 1]);
+    expect(out.enforcement.map((c) => [c.action, c.endpoint_id, c.timestamp])).toEqual([
+      ['BLOCK', 1, T0 + 11 * HOUR],
+    ]);
+  });
+
+  it('applies a command once, and dead-letters commands it cannot apply', () => {
+    const { out } = fold([
+      quotaCommand({}),
+      quotaCommand({}),
+      quotaCommand({ endpoint_id: 999, command_id: 'x' }),
+      quotaCommand({ command_id: 'y', volume: null }),
+    ]);
+    expect(out.events.map((e) => e.event_type.id)).toEqual([56]);
+    expect(out.duplicates).toBe(1);
+    expect(out.deadLetters.map((d) => [d.reason_code, d.reason])).toEqual([
+      ['UNKNOWN_ENDPOINT', 'command x: endpoint 999 is not in the reference data'],
+      ['INVALID_COMMAND', 'command y: QUOTA_ASSIGN: volume is required'],
+    ]);
+  });
+
+  it('enforces the service profile data limit: warning 65, then 11 and a block', () => {
+    const world = smallWorld();
+    world.service_profiles[0] = {
+      ...world.service_profiles[0],
+      limits: { data_mb: '1', warning_percentage: 80 },
+    } as (typeof world.service_profiles)[0];
+    const { out } = fold(
+      [cdr(1, T0, T0 + 1000, 900_000, 0), cdr(2, T0 + 1000, T0 + 2000, 200_000, 0)],
+      world,
+    );
+    expect(out.events.map((e) => [e.event_type.id, e.description])).toEqual([
+      [65, 'Data traffic reached 80% of the monthly limit of 1 MB.'],
+      [11, 'Blocking data access for endpoint, traffic limit exceeded.'],
+    ]);
+    expect(out.enforcement.map((c) => [c.action, c.scope])).toEqual([['BLOCK', 'DATA']]);
+  });
+});

@@ -1,16 +1,32 @@
 /**
  * The per-partition fold over raw records: device connectivity state, connectivity events
  * and rated usage records in the emnify shape. Pure: the same state and input give the
- * same outputs, with ids derived from the input position. Quotas, limits and enforcement
- * build on this (not yet here).
+ * same outputs, with ids derived from the input position. Quota commands, quotas and
+ * the service-profile limits act here too and yield enforcement commands for the core;
+ * the organisation cost limit spans partitions and has its own stage.
  */
-import type { DataCdr, RawRecord, SignalingRecord, SmsRecord } from '../contracts/raw.js';
+import type {
+  DataCdr,
+  EnforcementCommand,
+  EngineCommand,
+  RawRecord,
+  SignalingRecord,
+  SmsRecord,
+} from '../contracts/raw.js';
 import type { Directory } from '../reference/directory.js';
 import type { Country, Operator, Ratezone, Tariff } from '../reference/types.js';
 import { formatDecimal } from './decimal.js';
 import { buildEvent, type EventSpec, type EventSubject, isoTime } from './events.js';
 import { outputId } from './ids.js';
+import {
+  countEndpointUsage,
+  type EndpointLimits,
+  extendEndpointLimit,
+  type LimitEffect,
+  newEndpointLimits,
+} from './limits.js';
 import { CURRENCIES, type EmnifyEvent, type EmnifyUsageRecord } from './output.js';
+import { advanceQuota, applyQuotaCommand, consumeQuota, type Quota, type QuotaEffect } from './quota.js';
 import { type RatedSlice, rateData, rateSms } from './rating.js';
 import { sessionId } from './session-id.js';
 import { operatorDetail, subjectOf } from './subject.js';
@@ -34,6 +50,8 @@ export interface DeviceState {
   updated: number;
   /** Open PDP contexts by gateway address and charging id. */
   sessions: Map<string, OpenSession>;
+  quotas: { DATA?: Quota; SMS?: Quota };
+  limits: EndpointLimits | null;
 }
 
 export interface PartitionState {
@@ -41,6 +59,11 @@ export interface PartitionState {
   /** Data CDRs (node/charging id/sequence) and SMS ids already rated, with their event time. */
   seenCdrs: Map<string, number>;
   seenSms: Map<string, number>;
+  seenCommands: Map<string, number>;
+  /** Endpoints (directory index) holding a quota: checked for expiry and refill as time passes. */
+  withQuota: Set<number>;
+  /** Earliest event time at which a quota expires or refills. */
+  nextQuotaDeadline: number;
   /** Billable bytes used against a zone's inclusive volume: endpoint/zone/month -> bytes. */
   inclusiveUsed: Map<string, bigint>;
   /** Highest event time seen. */
@@ -52,6 +75,9 @@ export function emptyState(): PartitionState {
     devices: new Map(),
     seenCdrs: new Map(),
     seenSms: new Map(),
+    seenCommands: new Map(),
+    withQuota: new Set(),
+    nextQuotaDeadline: Number.POSITIVE_INFINITY,
     inclusiveUsed: new Map(),
     watermark: 0,
   };
@@ -79,12 +105,14 @@ export interface FoldOutputs {
   events: EmnifyEvent[];
   usage: RatedUsage[];
   deadLetters: DeadLetterSpec[];
+  /** Decisions for the mobile core. */
+  enforcement: EnforcementCommand[];
   /** Repeated inputs recognised and skipped (mediation retries). */
   duplicates: number;
 }
 
 export function emptyOutputs(): FoldOutputs {
-  return { events: [], usage: [], deadLetters: [], duplicates: 0 };
+  return { events: [], usage: [], deadLetters: [], enforcement: [], duplicates: 0 };
 }
 
 /** Repeats are recognised within this much event time of the first copy. */
@@ -125,7 +153,8 @@ export class PartitionFold {
         this.sms(raw.record, input, out);
         return;
       case 'command':
-        return; // quotas and limits: not yet folded
+        this.command(raw.record, input, out);
+        return;
     }
   }
 
@@ -145,11 +174,26 @@ export class PartitionFold {
     out.deadLetters.push({ id: input.nextId(), stage, reason_code: code, reason });
   }
 
-  private advance(time: number): void {
+  private advance(time: number, input: Input, out: FoldOutputs): void {
     if (time <= this.state.watermark) return;
     const hourBefore = Math.floor(this.state.watermark / 3_600_000);
     this.state.watermark = time;
     if (Math.floor(time / 3_600_000) !== hourBefore) this.evictSeen(time - DEDUP_WINDOW_MS);
+    if (time >= this.state.nextQuotaDeadline) this.quotaClock(time, input, out);
+  }
+
+  /** Expiry and daily refill of every quota whose moment has come (event time drives it). */
+  private quotaClock(time: number, input: Input, out: FoldOutputs): void {
+    let next = Number.POSITIVE_INFINITY;
+    for (const index of [...this.state.withQuota].sort((a, b) => a - b)) {
+      const device = this.state.devices.get(index);
+      for (const quota of [device?.quotas.DATA, device?.quotas.SMS]) {
+        if (!quota) continue;
+        this.quotaEffects(index, advanceQuota(quota, time), quota.service, time, input, out);
+        next = Math.min(next, quotaDeadline(quota));
+      }
+    }
+    this.state.nextQuotaDeadline = next;
   }
 
   /** Forgets dedup keys older than the window; keys are inserted in roughly event-time order. */
@@ -217,6 +261,8 @@ export class PartitionFold {
         cellId: null,
         updated: 0,
         sessions: new Map(),
+        quotas: {},
+        limits: null,
       };
       this.state.devices.set(index, device);
     }
@@ -234,7 +280,7 @@ export class PartitionFold {
     if (!ref) return;
     const net = this.network(record.visited_mcc, record.visited_mnc, input, out);
     if (!net) return;
-    this.advance(record.timestamp);
+    this.advance(record.timestamp, input, out);
     const subject = subjectOf(this.dir, ref.index, ref.slot);
     const device = this.deviceState(ref.index);
     const where = `${net.operator.name} (${net.country.name})`;
@@ -459,7 +505,7 @@ export class PartitionFold {
       return;
     }
     this.state.seenCdrs.set(key, cdr.timeOfLastUsage);
-    this.advance(cdr.timeOfLastUsage);
+    this.advance(cdr.timeOfLastUsage, input, out);
     const covered = this.coverage(
       ref.index,
       ref.slot,
@@ -491,6 +537,14 @@ export class PartitionFold {
       inclusiveUsedBytes: this.state.inclusiveUsed.get(counter) ?? 0n,
     });
     if (covered.zone.inclusive_volume) this.state.inclusiveUsed.set(counter, rated.inclusiveUsedBytes);
+    this.policy(
+      ref.index,
+      ref.slot,
+      { dataBytes: rx + tx, sms: 0n, smsMo: 0n },
+      cdr.timeOfLastUsage,
+      input,
+      out,
+    );
     for (const slice of rated.slices) {
       out.usage.push(
         this.usage(input, ref, net, covered.tariff, covered.zone, slice, {
@@ -514,7 +568,7 @@ export class PartitionFold {
       return;
     }
     this.state.seenSms.set(record.sms_id, record.timestamp);
-    this.advance(record.timestamp);
+    this.advance(record.timestamp, input, out);
     if (!record.delivered) return; // only delivered messages are charged
     const covered = this.coverage(
       ref.index,
@@ -527,6 +581,14 @@ export class PartitionFold {
       out,
     );
     if (!covered) return;
+    this.policy(
+      ref.index,
+      ref.slot,
+      { dataBytes: 0n, sms: 1n, smsMo: record.direction === 'MO' ? 1n : 0n },
+      record.timestamp,
+      input,
+      out,
+    );
     const slice = rateSms(covered.tariff, covered.zone, record.direction);
     out.usage.push(
       this.usage(input, ref, net, covered.tariff, covered.zone, slice, {
@@ -598,4 +660,214 @@ export class PartitionFold {
       txBytes: slice.txBytes,
     };
   }
+  // ---- commands, quotas, limits, enforcement -------------------------------------------
+
+  private command(command: EngineCommand, input: Input, out: FoldOutputs): void {
+    if (!Number.isFinite(command.timestamp) || command.timestamp < EARLIEST || command.timestamp >= LATEST) {
+      this.reject(
+        out,
+        input,
+        'validate',
+        'IMPOSSIBLE_TIMESTAMP',
+        `command ${command.command_id} has timestamp ${command.timestamp}, outside 2000..2100`,
+      );
+      return;
+    }
+    const index = this.dir.indexOfEndpointId(command.endpoint_id);
+    if (index === undefined) {
+      this.reject(
+        out,
+        input,
+        'resolve',
+        'UNKNOWN_ENDPOINT',
+        `command ${command.command_id}: endpoint ${command.endpoint_id} is not in the reference data`,
+      );
+      return;
+    }
+    if (this.state.seenCommands.has(command.command_id)) {
+      out.duplicates++;
+      return;
+    }
+    this.state.seenCommands.set(command.command_id, command.timestamp);
+    this.advance(command.timestamp, input, out);
+    const device = this.deviceState(index);
+    try {
+      if (command.type === 'LIMIT_EXTENSION') {
+        if (command.volume === null) throw new RangeError('LIMIT_EXTENSION: volume is required');
+        device.limits ??= newEndpointLimits(command.timestamp);
+        const effects = extendEndpointLimit(
+          device.limits,
+          this.limitPolicy(index),
+          command.service,
+          command.volume,
+          command.timestamp,
+        );
+        this.limitEffects(index, effects, command.timestamp, input, out);
+        return;
+      }
+      const { quota, effects } = applyQuotaCommand(device.quotas[command.service], command);
+      if (quota) {
+        device.quotas[command.service] = quota;
+        this.state.withQuota.add(index);
+        this.state.nextQuotaDeadline = Math.min(this.state.nextQuotaDeadline, quotaDeadline(quota));
+      } else {
+        delete device.quotas[command.service];
+        if (!device.quotas.DATA && !device.quotas.SMS) this.state.withQuota.delete(index);
+      }
+      this.quotaEffects(index, effects, command.service, command.timestamp, input, out);
+    } catch (error) {
+      if (!(error instanceof RangeError)) throw error;
+      this.reject(
+        out,
+        input,
+        'validate',
+        'INVALID_COMMAND',
+        `command ${command.command_id}: ${error.message}`,
+      );
+    }
+  }
+
+  private limitPolicy(index: number) {
+    const limits = this.dir.serviceProfileOf(index).limits;
+    return { dataMb: limits?.data_mb, sms: limits?.sms, warningPercentage: limits?.warning_percentage };
+  }
+
+  /** Usage counted against the endpoint's quotas and monthly limits. */
+  private policy(
+    index: number,
+    slot: number,
+    usage: { dataBytes: bigint; sms: bigint; smsMo: bigint },
+    t: number,
+    input: Input,
+    out: FoldOutputs,
+  ): void {
+    const device = this.deviceState(index);
+    const { DATA: data, SMS: sms } = device.quotas;
+    if (data && usage.dataBytes > 0n)
+      this.quotaEffects(index, consumeQuota(data, usage.dataBytes, t), 'DATA', t, input, out, slot);
+    // An SMS quota counts the messages the device sends.
+    if (sms && usage.smsMo > 0n)
+      this.quotaEffects(index, consumeQuota(sms, usage.smsMo, t), 'SMS', t, input, out, slot);
+    const policy = this.limitPolicy(index);
+    if (policy.dataMb === undefined && policy.sms === undefined) return;
+    device.limits ??= newEndpointLimits(t);
+    this.limitEffects(
+      index,
+      countEndpointUsage(device.limits, policy, { dataBytes: usage.dataBytes, sms: usage.sms }, t),
+      t,
+      input,
+      out,
+      slot,
+    );
+  }
+
+  /** Quota transitions as events (56-61 from the API, 18-21 and 60/61 from policy control) and core commands. */
+  private quotaEffects(
+    index: number,
+    effects: QuotaEffect[],
+    service: 'DATA' | 'SMS',
+    t: number,
+    input: Input,
+    out: FoldOutputs,
+    slot = 0,
+  ): void {
+    for (const effect of effects) {
+      const fromApi = effect.event.endsWith('_ASSIGNED') || effect.event.endsWith('_DELETED');
+      const alert = !fromApi && effect.event !== 'GENERIC';
+      const id = input.nextId();
+      out.events.push(
+        buildEvent({
+          id,
+          time: t,
+          subject: subjectOf(this.dir, index, slot),
+          type: effect.event,
+          source: fromApi ? 'API' : 'POLICY_CONTROL',
+          severity: alert || effect.event === 'GENERIC' ? 'WARN' : 'INFO',
+          alert,
+          description: effect.description,
+          detail: effect.detail,
+        }),
+      );
+      if (effect.enforce)
+        this.enforce(
+          index,
+          effect.enforce.action,
+          service,
+          effect.enforce.peakThroughput,
+          effect.enforce.reason,
+          t,
+          id,
+          out,
+        );
+    }
+  }
+
+  /** Limit transitions as events (65 warning, 11 blocked, resets) and core commands. */
+  private limitEffects(
+    index: number,
+    effects: LimitEffect[],
+    t: number,
+    input: Input,
+    out: FoldOutputs,
+    slot = 0,
+  ): void {
+    for (const effect of effects) {
+      const id = input.nextId();
+      const alert = effect.event !== 'GENERIC';
+      out.events.push(
+        buildEvent({
+          id,
+          time: t,
+          subject: subjectOf(this.dir, index, slot),
+          type: effect.event,
+          source: 'POLICY_CONTROL',
+          severity: alert ? 'WARN' : 'INFO',
+          alert,
+          description: effect.description,
+          detail: null,
+        }),
+      );
+      if (effect.enforce)
+        this.enforce(
+          index,
+          effect.enforce.action,
+          effect.enforce.scope,
+          null,
+          effect.enforce.reason,
+          t,
+          id,
+          out,
+        );
+    }
+  }
+
+  private enforce(
+    index: number,
+    action: EnforcementCommand['action'],
+    scope: EnforcementCommand['scope'],
+    peakThroughput: number | null,
+    reason: string,
+    t: number,
+    causeEventId: number,
+    out: FoldOutputs,
+  ): void {
+    out.enforcement.push({
+      command_id: `enf-${causeEventId}`,
+      timestamp: t,
+      action,
+      scope,
+      endpoint_id: this.dir.endpointId(index),
+      imsis: this.dir.sim(index).imsis.map((i) => i.imsi),
+      peak_throughput: peakThroughput,
+      reason,
+      cause_event_id: causeEventId,
+    });
+  }
+}
+
+/** When a quota next changes by itself: its expiry, or the next midnight UTC if it refills. */
+function quotaDeadline(quota: Quota): number {
+  if (quota.status === 'EXPIRED') return Number.POSITIVE_INFINITY;
+  const midnight = (quota.day + 1) * 86_400_000;
+  return quota.autoRefill ? Math.min(quota.expiry, midnight) : quota.expiry;
 }
