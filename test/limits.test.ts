@@ -94,3 +94,34 @@ describe('organisation monthly cost limit', () => {
     expect(countOrganisationCost(spend, undefined, parseDecimal('1000000'), T0)).toEqual([]);
   });
 });
+
+describe('organisation stage', () => {
+  it('blocks every endpoint of the organisation once its month reaches the cost limit', async () => {
+    const { OrganisationStage } = await import('../src/core/organisation-stage.js');
+    const { Directory } = await import('../src/reference/directory.js');
+    const { smallWorld } = await import('./fixtures.js');
+    const world = smallWorld();
+    (world.organisations[0] as { monthly_cost_limit?: string }).monthly_cost_limit = '0.50';
+    const stage = new OrganisationStage(new Directory(world));
+    const usage = (cost: string, end: string) =>
+      ({
+        record: { end_timestamp: end },
+        organisationId: 1,
+        currency: 'EUR',
+        cost: parseDecimal(cost),
+      }) as unknown as import('../src/core/fold.js').RatedUsage;
+    const out = {
+      events: [],
+      enforcement: [],
+    } as import('../src/core/organisation-stage.js').OrganisationStageOutputs;
+    stage.apply(usage('0.30', '2026-01-05T10:00:00.000Z'), 0, 0, out);
+    expect(out.events).toEqual([]);
+    stage.apply(usage('0.20', '2026-01-05T11:00:00.000Z'), 0, 1, out);
+    expect(out.events.map((e) => [e.event_type.id, e.endpoint, e.alert])).toEqual([[12, null, true]]);
+    expect(out.enforcement.map((c) => [c.endpoint_id, c.action, c.scope])).toEqual(
+      [1, 2, 3, 4, 5, 6].map((id) => [id, 'BLOCK', 'ALL']),
+    );
+    stage.apply(usage('0.01', '2026-02-01T00:00:00.000Z'), 0, 2, out);
+    expect(out.enforcement.slice(6).map((c) => c.action)).toEqual(new Array(6).fill('UNBLOCK'));
+  });
+});

@@ -222,6 +222,19 @@ export class Directory {
     return numberToIpv4((block.ipBase as number) + index - block.start);
   }
 
+  /** Directory indexes of an organisation's endpoints, as [first, count) runs. */
+  endpointRunsOf(organisationId: number): { first: number; count: number }[] {
+    const runs: { first: number; count: number }[] = [];
+    for (const block of this.blocks) {
+      const owner = block.endpoint ? block.endpoint.organisation_id : block.fleet?.organisation_id;
+      if (owner !== organisationId) continue;
+      const last = runs[runs.length - 1];
+      if (last && last.first + last.count === block.start) last.count += block.count;
+      else runs.push({ first: block.start, count: block.count });
+    }
+    return runs;
+  }
+
   /** Number of IMSIs on the endpoint's SIM (1..3). */
   imsiCount(index: number): number {
     const block = this.blockOf(index);
