@@ -157,7 +157,14 @@ const usage = {
   cost: '0.0018851200',
   currency: { id: 1, code: 'EUR', symbol: '€' },
   session_id: '722aeb56-c4de-4753-ac23-4f99c1980c5e',
-  rating: { tariff_version: 1, rate: '0.10', billable_bytes: 230_400, inclusive: false },
+  rating: {
+    tariff_version: 1,
+    rate: '0.10',
+    billable_bytes: 230_400,
+    inclusive: false,
+    rx_bytes: 181_248,
+    tx_bytes: 49_152,
+  },
 };
 
 const deadLetter = {

@@ -648,6 +648,8 @@ export class PartitionFold {
         rate: slice.rate,
         billable_bytes: Number(slice.billableBytes),
         inclusive: slice.inclusive,
+        rx_bytes: Number(slice.rxBytes),
+        tx_bytes: Number(slice.txBytes),
       },
     };
     return {

@@ -66,7 +66,14 @@ export interface EmnifyUsageRecord {
   currency: { id: number; code: string; symbol: string };
   session_id: string | null;
   /** Added field: how the cost was computed. */
-  rating: { tariff_version: number; rate: string; billable_bytes: number; inclusive: boolean };
+  rating: {
+    tariff_version: number;
+    rate: string;
+    billable_bytes: number;
+    inclusive: boolean;
+    rx_bytes: number;
+    tx_bytes: number;
+  };
 }
 
 export const CURRENCIES = {
