@@ -200,6 +200,19 @@ describe('data-streamer inspect', () => {
     expect((await cli('inspect', garbage)).stderr).toMatch(/garbage\.ndjson: line 8 is not valid JSON/);
   });
 
+  it('refuses an Avro capture cut inside its header, and a header whose reference data was changed', async () => {
+    const avro = join(dir, 'h.avro');
+    await cli('simulate', '--devices', '30', '--duration', '1h', '--out', avro, '--quiet');
+    const cut = join(dir, 'h-cut.avro');
+    writeFileSync(cut, readFileSync(avro).subarray(0, 3000));
+    expect((await cli('inspect', cut)).stderr).toMatch(/h-cut\.avro: ends inside its Avro header/);
+    const plain = join(dir, 'h.ndjson');
+    await cli('simulate', '--devices', '30', '--duration', '1h', '--out', plain, '--quiet');
+    const edited = join(dir, 'h-edited.ndjson');
+    writeFileSync(edited, readFileSync(plain, 'utf8').replace('"name":"Germany"', '"name":"Germania"'));
+    expect((await cli('inspect', edited)).stderr).toMatch(/the reference data in the header does not match its sha256/);
+  });
+
   it('reads gzip captures and can write the reference data back out', async () => {
     const file = join(dir, 'g.ndjson.gz');
     await cli('simulate', '--devices', '30', '--duration', '1h', '--out', file, '--quiet');

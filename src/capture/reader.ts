@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { createReadStream, existsSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { crc32, createGunzip } from 'node:zlib';
@@ -8,6 +9,7 @@ import { DataStreamerError } from '../util/errors.js';
 import {
   AVRO_HEADER_KEY,
   CAPTURE_FORMAT,
+  CAPTURE_VERSION,
   type CaptureHeader,
   type CaptureTrailer,
   encodingOf,
@@ -55,6 +57,7 @@ async function openNdjson(path: string): Promise<CaptureContents> {
   } catch {
     throw new CaptureError('CAPTURE_NOT_A_CAPTURE', `${path}: line 1 is not a ${CAPTURE_FORMAT} header`);
   }
+  checkHeader(path, header);
   let trailer: CaptureTrailer | undefined;
   async function* records(): AsyncGenerator<RawRecord> {
     let crc = 0;
@@ -102,7 +105,7 @@ async function openNdjson(path: string): Promise<CaptureContents> {
         `${path}: trailer says ${trailer.records} records, ${count} were read`,
       );
     }
-    if (trailer.crc32 && trailer.crc32 !== crc.toString(16).padStart(8, '0')) {
+    if (trailer.crc32 !== crc.toString(16).padStart(8, '0')) {
       throw new CaptureError(
         'CAPTURE_DAMAGED',
         `${path}: checksum of the record lines does not match the trailer`,
@@ -113,7 +116,9 @@ async function openNdjson(path: string): Promise<CaptureContents> {
 }
 
 async function openAvro(path: string): Promise<CaptureContents> {
-  const decoder = avro.createFileDecoder(path, { readerSchema: rawUnionType() });
+  const input = createReadStream(path);
+  const decoder = new avro.streams.BlockDecoder({ readerSchema: rawUnionType() });
+  input.pipe(decoder);
   const header = await new Promise<CaptureHeader>((resolve, reject) => {
     decoder.once('metadata', (_type: unknown, _codec: unknown, meta: { meta: Record<string, Buffer> }) => {
       const raw = meta.meta[AVRO_HEADER_KEY];
@@ -123,10 +128,17 @@ async function openAvro(path: string): Promise<CaptureContents> {
         );
       else resolve(JSON.parse(raw.toString('utf8')) as CaptureHeader);
     });
+    // A file cut inside its Avro header ends without the decoder ever announcing the metadata.
+    input.once('end', () =>
+      setImmediate(() =>
+        reject(new CaptureError('CAPTURE_TRUNCATED', `${path}: ends inside its Avro header`)),
+      ),
+    );
     decoder.once('error', (error: Error) =>
       reject(new CaptureError('CAPTURE_UNREADABLE', `${path}: ${error.message}`)),
     );
   });
+  checkHeader(path, header);
   async function* records(): AsyncGenerator<RawRecord> {
     let count = 0;
     try {
@@ -143,4 +155,21 @@ async function openAvro(path: string): Promise<CaptureContents> {
     }
   }
   return { header, records: records(), trailer: () => undefined };
+}
+
+/** A header this reader understands, whose embedded reference data is intact. */
+function checkHeader(path: string, header: CaptureHeader): void {
+  if (header.version !== CAPTURE_VERSION) {
+    throw new CaptureError(
+      'CAPTURE_VERSION_UNSUPPORTED',
+      `${path}: capture format version ${header.version}; this version reads version ${CAPTURE_VERSION}`,
+    );
+  }
+  const sha = createHash('sha256').update(JSON.stringify(header.reference)).digest('hex');
+  if (sha !== header.reference_sha256) {
+    throw new CaptureError(
+      'CAPTURE_DAMAGED',
+      `${path}: the reference data in the header does not match its sha256`,
+    );
+  }
 }

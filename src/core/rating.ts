@@ -1,5 +1,5 @@
 /**
- * Rating: the one place where usage becomes money (docs/rating.md). Pure and exact:
+ * Rating: the one place where usage becomes money (docs/units.md has a worked example). Pure and exact:
  * volumes are BigInt bytes, money is BigInt in 10^-10 units of the tariff's currency.
  *
  * Data: billable bytes are the record's bytes rounded up to whole blocks of the tariff's

@@ -342,7 +342,8 @@ export function generateReferenceData(options: GenerateOptions): ReferenceData {
       home = sample(rng, pool, Math.min(pool.length, 6));
       mobility = 'international';
       imsiCount = 2 + rng.int(2);
-      tariffProfileId = usd ? 5 : rng.pick([2, 3, 4]);
+      // A Europe-only coverage policy only for fleets based in Europe.
+      tariffProfileId = usd ? 5 : rng.pick(pool === europe ? [2, 3, 4] : [2, 4]);
       serviceProfileId = rng.pick([1, 3, 2]);
     } else {
       home = [rng.pick(usd ? americas : europe)];

@@ -108,12 +108,12 @@ export interface SimulatorStats {
 export class CoreSimulator {
   readonly start: number;
   readonly end: number;
+  readonly lateCdrRate: number;
+  readonly duplicateCdrRate: number;
   private readonly dir: Directory;
   private readonly seed: number;
   private readonly n: number;
   private readonly heap: TimerHeap;
-  private readonly lateCdrRate: number;
-  private readonly duplicateCdrRate: number;
   private readonly operators: readonly Operator[];
   private readonly operatorIndex = new Map<number, number>();
   /** country index -> operator indexes */
@@ -353,6 +353,8 @@ export class CoreSimulator {
         : Math.floor(this.trait(i, 6) * this.dir.countries.length);
     this.home[i] = home;
     this.country[i] = home;
+    // Until it registers, the device counts as in the first network of its home country.
+    this.operator[i] = this.operatorsByCountry[home]?.[0] ?? 0;
     this.state[i] = OFFLINE;
     // Devices come up spread over the first hour (or their first interval, if shorter).
     const spread = Math.min(3600, this.intervalS[i] as number) * 1000;

@@ -93,7 +93,7 @@ export async function inspectCommand(argv: string[]): Promise<number> {
       .join(', ') || 'none';
   console.log(
     [
-      `${file}: ${formatCount(summary.records)} records, trailer and checksum verified`,
+      `${file}: ${formatCount(summary.records)} records, ${/\.avro$/i.test(file) ? 'every Avro block read' : 'trailer and checksum verified'}`,
       `  written by        ${summary.created_by}`,
       `  virtual time      ${summary.start} .. ${summary.end}`,
       `  event times       ${summary.first_event_time ?? '-'} .. ${summary.last_event_time ?? '-'}`,

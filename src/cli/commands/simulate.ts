@@ -24,7 +24,7 @@ Options:
   --enforcement FILE    NDJSON of enforcement commands (block, throttle, unblock,
                         disconnect) the core applies at their timestamps
   --late-cdr-rate P     share of final CDRs delivered after Delete PDP Context (default 0.01)
-  --duplicate-cdr-rate P  share of CDRs delivered twice (default 0.002)
+  --duplicate-cdr-rate P  share of sessions whose final CDR is delivered twice (default 0.002)
   --json                print the summary as JSON on stdout
   --quiet               no progress line
   -h, --help            this help
@@ -89,6 +89,8 @@ export async function simulateCommand(argv: string[]): Promise<number> {
     throw new UsageError('simulate: --out FILE is required (see data-streamer simulate --help)');
   if (values.reference && values.devices)
     throw new UsageError('simulate: give either --reference or --devices, not both');
+  if (values.out === '-' && values.json)
+    throw new UsageError('simulate: --json cannot share stdout with --out -');
   const seed = values.seed ?? '1';
   const reference = values.reference
     ? loadReferenceData(values.reference)
