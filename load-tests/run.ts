@@ -49,6 +49,13 @@ const SCENARIOS: Record<string, Scenario> = {
     heapLimitMb: 1024,
     compare: ['records_per_second'],
   },
+  'replay-engine': {
+    description: '20k devices, 6 virtual hours, replayed through the embedded engine (log, fold, snapshots)',
+    script: 'replay.js',
+    args: ['20000', '6'],
+    heapLimitMb: 2048,
+    compare: ['records_per_second'],
+  },
 };
 
 function pinned(): string[] {

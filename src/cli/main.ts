@@ -4,6 +4,7 @@ import { VERSION } from '../util/version.js';
 import { demoCommand } from './commands/demo.js';
 import { inspectCommand } from './commands/inspect.js';
 import { referenceCommand } from './commands/reference.js';
+import { replayCommand } from './commands/replay.js';
 import { simulateCommand } from './commands/simulate.js';
 
 const HELP = `data-streamer ${VERSION}: stream processing for cellular IoT connectivity data
@@ -14,6 +15,7 @@ Commands:
   demo        generate a fleet and simulate a day of its traffic (what npm start runs)
   simulate    run the core simulator and write a capture file
   inspect     verify a capture file and summarise what it holds
+  replay      run a capture through the embedded engine and summarise the result
   reference   generate or validate reference data (operators, tariffs, fleet)
 
 Run data-streamer <command> --help for a command's options.`;
@@ -22,6 +24,7 @@ const COMMANDS: Record<string, (argv: string[]) => Promise<number>> = {
   demo: demoCommand,
   simulate: simulateCommand,
   inspect: inspectCommand,
+  replay: replayCommand,
   reference: referenceCommand,
 };
 
@@ -40,6 +43,12 @@ async function main(argv: string[]): Promise<number> {
     throw new UsageError(`unknown command "${name}"; commands: ${Object.keys(COMMANDS).join(', ')}`);
   return command(rest);
 }
+
+// A reader that went away (`simulate --out - | head`) is a normal end, not an error.
+process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+  if (error.code === 'EPIPE') process.exit(0);
+  throw error;
+});
 
 main(process.argv.slice(2)).then(
   (code) => {

@@ -1,0 +1,204 @@
+/**
+ * The processor of one partition: reads raw records from the input log, folds them
+ * (src/core/fold.ts), and commits in this order: outputs appended to the output topics
+ * (durable), then a snapshot of the state with the input offset it covers. A crash
+ * between the two re-processes the tail after the snapshot; the fold is deterministic, so
+ * it produces the same outputs again, and those already on the output log are skipped
+ * (counted per topic), so the output log never holds a record twice.
+ */
+import { join } from 'node:path';
+import {
+  emptyOutputs,
+  emptyState,
+  type FoldOutputs,
+  PartitionFold,
+  type PartitionState,
+} from '../core/fold.js';
+import { outputId } from '../core/ids.js';
+import { toJson } from '../core/output.js';
+import type { Topic } from '../log/types.js';
+import type { Directory } from '../reference/directory.js';
+import { decodeRaw } from './decode.js';
+import { readSnapshot, writeSnapshot } from './snapshot.js';
+
+/** The output topics every processor writes, partition for partition. */
+export const OUTPUT_TOPICS = ['events', 'usage', 'enforcement', 'dead-letters'] as const;
+export type OutputTopic = (typeof OUTPUT_TOPICS)[number];
+
+interface Snapshot {
+  version: 1;
+  partition: number;
+  /** Next raw offset to process. */
+  inputOffset: number;
+  /** End offset of every output topic when the snapshot was taken. */
+  outputEnd: Record<OutputTopic, number>;
+  state: PartitionState;
+}
+
+export interface ProcessorStats {
+  records: number;
+  deadLetters: number;
+  duplicates: number;
+}
+
+export class PartitionProcessor {
+  private fold: PartitionFold;
+  private inputOffset = 0;
+  /** Outputs to skip per topic: written before a crash, after the last snapshot. */
+  private skip: Record<OutputTopic, number> = { events: 0, usage: 0, enforcement: 0, 'dead-letters': 0 };
+  readonly stats: ProcessorStats = { records: 0, deadLetters: 0, duplicates: 0 };
+  /** Raw records processed since the last snapshot. */
+  private unsnapshotted = 0;
+
+  private constructor(
+    readonly partition: number,
+    private readonly dir: Directory,
+    private readonly raw: Topic,
+    private readonly outputs: Record<OutputTopic, Topic>,
+    private readonly snapshotFile: string,
+    private readonly snapshotEvery: number,
+  ) {
+    this.fold = new PartitionFold(dir, emptyState());
+  }
+
+  /**
+   * @param snapshotEvery raw records between snapshots: a crash re-processes at most this
+   * many (their outputs are recognised and not written twice).
+   */
+  static async open(
+    partition: number,
+    dir: Directory,
+    raw: Topic,
+    outputs: Record<OutputTopic, Topic>,
+    snapshotDir: string,
+    snapshotEvery = 50_000,
+  ): Promise<PartitionProcessor> {
+    const processor = new PartitionProcessor(
+      partition,
+      dir,
+      raw,
+      outputs,
+      join(snapshotDir, `partition-${partition}.json`),
+      snapshotEvery,
+    );
+    await processor.restore();
+    return processor;
+  }
+
+  private async restore(): Promise<void> {
+    const snapshot = await readSnapshot<Snapshot>(this.snapshotFile);
+    const ends = snapshot?.outputEnd;
+    if (snapshot) {
+      this.fold = new PartitionFold(this.dir, snapshot.state);
+      this.inputOffset = snapshot.inputOffset;
+    }
+    for (const topic of OUTPUT_TOPICS) {
+      const end = await this.outputs[topic].endOffset(this.partition);
+      this.skip[topic] = end - (ends?.[topic] ?? 0);
+    }
+  }
+
+  get offset(): number {
+    return this.inputOffset;
+  }
+
+  /** Raw records not processed yet. */
+  async lag(): Promise<number> {
+    return (await this.raw.endOffset(this.partition)) - this.inputOffset;
+  }
+
+  state(): PartitionState {
+    return this.fold.state;
+  }
+
+  /** Processes up to `max` raw records; returns how many. */
+  async step(max: number): Promise<number> {
+    const records = await this.raw.read(this.partition, this.inputOffset, max);
+    if (records.length === 0) return 0;
+    const out = emptyOutputs();
+    const deadLetters: Buffer[] = [];
+    for (const record of records) {
+      const decoded = decodeRaw(record.value);
+      const before = out.deadLetters.length;
+      if (decoded.ok) this.fold.apply(decoded.raw, this.partition, record.offset, out);
+      else
+        out.deadLetters.push({
+          id: outputId(this.partition, record.offset, 0),
+          stage: 'validate',
+          reason_code: decoded.code,
+          reason: decoded.reason,
+        });
+      for (const dl of out.deadLetters.slice(before)) {
+        deadLetters.push(
+          Buffer.from(
+            JSON.stringify({
+              id: dl.id,
+              timestamp: record.timestamp,
+              stage: dl.stage,
+              reason_code: dl.reason_code,
+              reason: dl.reason,
+              source: 'raw',
+              partition: this.partition,
+              offset: record.offset,
+              record_kind: decoded.ok ? decoded.raw.kind : decoded.kind,
+              payload: record.value.toString('utf8'),
+            }),
+          ),
+        );
+      }
+    }
+    this.stats.records += records.length;
+    this.stats.deadLetters += out.deadLetters.length;
+    this.stats.duplicates += out.duplicates;
+    await this.commit(out, deadLetters, records[records.length - 1]?.timestamp ?? 0);
+    this.inputOffset = (records[records.length - 1]?.offset ?? this.inputOffset - 1) + 1;
+    this.unsnapshotted += records.length;
+    if (this.unsnapshotted >= this.snapshotEvery) await this.snapshot();
+    return records.length;
+  }
+
+  private async commit(out: FoldOutputs, deadLetters: Buffer[], time: number): Promise<void> {
+    const values: Record<OutputTopic, { key: string | null; value: Buffer; timestamp: number }[]> = {
+      events: out.events.map((e) => ({
+        key: e.endpoint ? String(e.endpoint.id) : null,
+        value: Buffer.from(toJson(e)),
+        timestamp: Date.parse(e.timestamp),
+      })),
+      usage: out.usage.map((u) => ({
+        key: String(u.endpointId),
+        value: Buffer.from(toJson(u.record)),
+        timestamp: Date.parse(u.record.end_timestamp),
+      })),
+      enforcement: out.enforcement.map((c) => ({
+        key: String(c.endpoint_id),
+        value: Buffer.from(JSON.stringify(c)),
+        timestamp: c.timestamp,
+      })),
+      'dead-letters': deadLetters.map((value) => ({ key: null, value, timestamp: time })),
+    };
+    await Promise.all(
+      OUTPUT_TOPICS.map(async (topic) => {
+        const skipped = Math.min(this.skip[topic], values[topic].length);
+        this.skip[topic] -= skipped;
+        const fresh = values[topic].slice(skipped);
+        if (fresh.length > 0) await this.outputs[topic].append(this.partition, fresh);
+      }),
+    );
+  }
+
+  /** Commits the input offset: a snapshot of the state that covers it. */
+  async snapshot(): Promise<void> {
+    this.unsnapshotted = 0;
+    const outputEnd = {} as Record<OutputTopic, number>;
+    for (const topic of OUTPUT_TOPICS)
+      outputEnd[topic] = (await this.outputs[topic].endOffset(this.partition)) - this.skip[topic];
+    const snapshot: Snapshot = {
+      version: 1,
+      partition: this.partition,
+      inputOffset: this.inputOffset,
+      outputEnd,
+      state: this.fold.state,
+    };
+    await writeSnapshot(this.snapshotFile, snapshot);
+  }
+}

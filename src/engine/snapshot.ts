@@ -1,0 +1,72 @@
+/**
+ * Snapshots of a partition's state with the input offset they cover, written atomically
+ * (temporary file, fsync, rename, fsync of the folder): a crash leaves the old snapshot or
+ * the new one, never a mix. BigInts and Maps are written in a tagged JSON form.
+ */
+import { mkdir, open, readFile, rename } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import { DataStreamerError } from '../util/errors.js';
+
+function replacer(_key: string, value: unknown): unknown {
+  if (typeof value === 'bigint') return { $bigint: value.toString() };
+  if (value instanceof Map) return { $map: [...value.entries()] };
+  if (value instanceof Set) return { $set: [...value.values()] };
+  if (value === Number.POSITIVE_INFINITY) return { $inf: 1 };
+  return value;
+}
+
+function reviver(_key: string, value: unknown): unknown {
+  if (value && typeof value === 'object' && !Array.isArray(value)) {
+    const tagged = value as Record<string, unknown>;
+    if ('$bigint' in tagged) return BigInt(tagged.$bigint as string);
+    if ('$map' in tagged) return new Map(tagged.$map as [unknown, unknown][]);
+    if ('$set' in tagged) return new Set(tagged.$set as unknown[]);
+    if ('$inf' in tagged) return Number.POSITIVE_INFINITY;
+  }
+  return value;
+}
+
+export function serialise(value: unknown): string {
+  return JSON.stringify(value, replacer);
+}
+
+export function deserialise<T>(text: string): T {
+  return JSON.parse(text, reviver) as T;
+}
+
+export async function writeSnapshot(file: string, value: unknown): Promise<void> {
+  await mkdir(dirname(file), { recursive: true });
+  const temp = `${file}.tmp`;
+  const handle = await open(temp, 'w');
+  try {
+    await handle.writeFile(serialise(value));
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+  await rename(temp, file);
+  const folder = await open(dirname(file), 'r');
+  try {
+    await folder.sync();
+  } finally {
+    await folder.close();
+  }
+}
+
+export async function readSnapshot<T>(file: string): Promise<T | undefined> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw error;
+  }
+  try {
+    return deserialise<T>(text);
+  } catch (error) {
+    throw new DataStreamerError(
+      'SNAPSHOT_CORRUPT',
+      `snapshot ${file} cannot be read: ${(error as Error).message}`,
+    );
+  }
+}

@@ -1,0 +1,59 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { EmbeddedEngine } from '../src/engine/engine.js';
+import { OUTPUT_TOPICS } from '../src/engine/processor.js';
+import { generateReferenceData } from '../src/reference/generator.js';
+import { runSimulation } from '../src/simulator/run.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'ds-engine-'));
+const reference = generateReferenceData({ devices: 300, seed: 21 });
+const capture = join(dir, 'capture.ndjson');
+
+async function outputsOf(engine: EmbeddedEngine): Promise<Record<string, string[]>> {
+  const all: Record<string, string[]> = {};
+  for (const topic of OUTPUT_TOPICS) {
+    const lines: string[] = [];
+    for (let p = 0; p < engine.outputs[topic].partitions; p++) {
+      let offset = 0;
+      for (;;) {
+        const batch = await engine.outputs[topic].read(p, offset, 10_000);
+        if (batch.length === 0) break;
+        lines.push(...batch.map((r) => r.value.toString('utf8')));
+        offset = (batch[batch.length - 1]?.offset ?? 0) + 1;
+      }
+    }
+    all[topic] = lines;
+  }
+  return all;
+}
+
+describe('embedded engine', () => {
+  it('replays a capture into the same outputs in two fresh data dirs, and adds nothing when run again', async () => {
+    await runSimulation({
+      reference,
+      seed: 21,
+      start: Date.UTC(2026, 0, 5),
+      durationMs: 12 * 3_600_000,
+      out: capture,
+      duplicateCdrRate: 0.01,
+    });
+    const a = await EmbeddedEngine.open({ dataDir: join(dir, 'a') }, reference);
+    const progress = await a.replay(capture);
+    expect(progress.ingested).toBeGreaterThan(5000);
+    expect(progress.processed).toBe(progress.ingested);
+    const first = await outputsOf(a);
+    expect(first.usage?.length).toBeGreaterThan(1000);
+    expect(first.events?.length).toBeGreaterThan(1000);
+    const again = await a.replay(capture);
+    expect(again.ingested).toBe(0);
+    expect(await outputsOf(a)).toEqual(first);
+    await a.close();
+
+    const b = await EmbeddedEngine.open({ dataDir: join(dir, 'b'), batchSize: 777 }, reference);
+    await b.replay(capture);
+    expect(await outputsOf(b)).toEqual(first);
+    await b.close();
+  });
+});
