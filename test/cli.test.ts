@@ -210,7 +210,9 @@ describe('data-streamer inspect', () => {
     await cli('simulate', '--devices', '30', '--duration', '1h', '--out', plain, '--quiet');
     const edited = join(dir, 'h-edited.ndjson');
     writeFileSync(edited, readFileSync(plain, 'utf8').replace('"name":"Germany"', '"name":"Germania"'));
-    expect((await cli('inspect', edited)).stderr).toMatch(/the reference data in the header does not match its sha256/);
+    expect((await cli('inspect', edited)).stderr).toMatch(
+      /the reference data in the header does not match its sha256/,
+    );
   });
 
   it('reads gzip captures and can write the reference data back out', async () => {
