@@ -1,0 +1,95 @@
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { EmbeddedEngine } from '../src/engine/engine.js';
+import { OUTPUT_TOPICS } from '../src/engine/processor.js';
+import { generateReferenceData } from '../src/reference/generator.js';
+import { runSimulation } from '../src/simulator/run.js';
+import { packageRoot } from '../src/util/paths.js';
+import { hash32 } from '../src/util/random.js';
+
+const CLI = join(packageRoot(), 'dist', 'src', 'cli', 'main.js');
+const dir = mkdtempSync(join(tmpdir(), 'ds-crash-'));
+
+async function outputsOf(dataDir: string): Promise<Record<string, string[]>> {
+  const engine = await EmbeddedEngine.open({ dataDir });
+  const all: Record<string, string[]> = {};
+  try {
+    for (const topic of OUTPUT_TOPICS) {
+      const lines: string[] = [];
+      for (let p = 0; p < engine.outputs[topic].partitions; p++) {
+        let offset = 0;
+        for (;;) {
+          const batch = await engine.outputs[topic].read(p, offset, 10_000);
+          if (batch.length === 0) break;
+          lines.push(...batch.map((r) => r.value.toString('utf8')));
+          offset = (batch[batch.length - 1]?.offset ?? 0) + 1;
+        }
+      }
+      all[topic] = lines;
+    }
+  } finally {
+    await engine.close();
+  }
+  return all;
+}
+
+/** Runs `replay` and kills it with SIGKILL after `killAfterMs` (or lets it finish). */
+function replay(capture: string, dataDir: string, killAfterMs?: number): Promise<'killed' | 'finished'> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(
+      process.execPath,
+      [CLI, 'replay', capture, '--data-dir', dataDir, '--quiet', '--json'],
+      { stdio: ['ignore', 'ignore', 'pipe'] },
+    );
+    let stderr = '';
+    child.stderr.on('data', (chunk) => {
+      stderr += chunk;
+    });
+    const timer =
+      killAfterMs === undefined ? undefined : setTimeout(() => child.kill('SIGKILL'), killAfterMs);
+    child.on('exit', (code, signal) => {
+      if (timer) clearTimeout(timer);
+      if (signal === 'SIGKILL') resolve('killed');
+      else if (code === 0) resolve('finished');
+      else reject(new Error(`replay exited ${code}: ${stderr}`));
+    });
+  });
+}
+
+describe('engine crash safety', () => {
+  it('killed with SIGKILL at random points and restarted, ends with exactly the outputs of an uninterrupted run', async () => {
+    if (!existsSync(CLI)) throw new Error(`${CLI} is missing: run "npm run build" first (npm test does it)`);
+    const reference = generateReferenceData({ devices: 1500, seed: 31 });
+    const capture = join(dir, 'capture.ndjson');
+    await runSimulation({
+      reference,
+      seed: 31,
+      start: Date.UTC(2026, 0, 5),
+      durationMs: 8 * 3_600_000,
+      out: capture,
+      duplicateCdrRate: 0.01,
+    });
+
+    expect(await replay(capture, join(dir, 'clean'))).toBe('finished');
+    const expected = await outputsOf(join(dir, 'clean'));
+    expect(expected.usage?.length).toBeGreaterThan(10_000);
+
+    const crashed = join(dir, 'crashed');
+    let kills = 0;
+    for (let attempt = 0; kills < 5 && attempt < 20; attempt++) {
+      // Deterministic "random" moments spread over a run (start-up included).
+      const delay = 300 + (hash32(attempt, 7) % 2500);
+      if ((await replay(capture, crashed, delay)) === 'killed') kills++;
+    }
+    expect(kills).toBe(5);
+    await replay(capture, crashed);
+    const actual = await outputsOf(crashed);
+    for (const topic of OUTPUT_TOPICS) {
+      expect(actual[topic]?.length, topic).toBe(expected[topic]?.length);
+      expect(actual[topic], topic).toEqual(expected[topic]);
+    }
+  }, 180_000);
+});
