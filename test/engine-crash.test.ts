@@ -7,6 +7,7 @@ import { EmbeddedEngine } from '../src/engine/engine.js';
 import { OUTPUT_TOPICS } from '../src/engine/processor.js';
 import { generateReferenceData } from '../src/reference/generator.js';
 import { runSimulation } from '../src/simulator/run.js';
+import { openStore } from '../src/storage/index.js';
 import { packageRoot } from '../src/util/paths.js';
 import { hash32 } from '../src/util/random.js';
 
@@ -91,5 +92,26 @@ describe('engine crash safety', () => {
       expect(actual[topic]?.length, topic).toBe(expected[topic]?.length);
       expect(actual[topic], topic).toEqual(expected[topic]);
     }
+    // Every usage record exactly once in ClickHouse, costs and rollups as in the clean run.
+    const totals = async (dataDir: string) => {
+      const store = await openStore({ kind: 'embedded', dataDir: join(dataDir, 'clickhouse') });
+      try {
+        return [
+          await store.query(
+            'SELECT count() AS n, uniqExact(id) AS ids, toString(sum(cost)) AS cost FROM usage_records',
+          ),
+          await store.query('SELECT sum(records) AS n, toString(sum(cost)) AS cost FROM usage_daily'),
+          await store.query('SELECT count() AS n, uniqExact(id) AS ids FROM events'),
+        ];
+      } finally {
+        await store.close();
+      }
+    };
+    const clean = await totals(join(dir, 'clean'));
+    expect(clean[0]?.[0]).toMatchObject({
+      n: String(expected.usage?.length),
+      ids: String(expected.usage?.length),
+    });
+    expect(await totals(crashed)).toEqual(clean);
   }, 180_000);
 });

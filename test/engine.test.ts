@@ -2,10 +2,13 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { formatDecimal, parseDecimal } from '../src/core/decimal.js';
+import { usageFromJson } from '../src/core/output.js';
 import { EmbeddedEngine } from '../src/engine/engine.js';
 import { OUTPUT_TOPICS } from '../src/engine/processor.js';
 import { generateReferenceData } from '../src/reference/generator.js';
 import { runSimulation } from '../src/simulator/run.js';
+import { openStore } from '../src/storage/index.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'ds-engine-'));
 const reference = generateReferenceData({ devices: 300, seed: 21 });
@@ -55,5 +58,30 @@ describe('embedded engine', () => {
     await b.replay(capture);
     expect(await outputsOf(b)).toEqual(first);
     await b.close();
+
+    // ClickHouse holds every usage record once, identical in both stores, and costs add up exactly.
+    let exact = 0n;
+    for (const line of first.usage ?? []) exact += parseDecimal(usageFromJson(line).cost);
+    const tables: string[][] = [];
+    for (const name of ['a', 'b']) {
+      const store = await openStore({ kind: 'embedded', dataDir: join(dir, name, 'clickhouse') });
+      const usage = await store.query('SELECT * FROM usage_records ORDER BY id', 'TSV');
+      const events = await store.query('SELECT * FROM events ORDER BY id', 'TSV');
+      const [totals] = await store.query(
+        'SELECT count() AS n, uniqExact(id) AS ids, toString(sum(cost)) AS cost FROM usage_records',
+      );
+      const [rollup] = await store.query(
+        'SELECT toString(sum(cost)) AS cost, sum(records) AS records FROM usage_daily',
+      );
+      await store.close();
+      expect(totals).toEqual({
+        n: String(first.usage?.length),
+        ids: String(first.usage?.length),
+        cost: formatDecimal(exact),
+      });
+      expect(rollup).toEqual({ cost: formatDecimal(exact), records: String(first.usage?.length) });
+      tables.push([usage, events]);
+    }
+    expect(tables[1]).toEqual(tables[0]);
   });
 });

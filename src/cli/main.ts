@@ -3,6 +3,7 @@ import { DataStreamerError, UsageError } from '../util/errors.js';
 import { VERSION } from '../util/version.js';
 import { demoCommand } from './commands/demo.js';
 import { inspectCommand } from './commands/inspect.js';
+import { queryCommand } from './commands/query.js';
 import { referenceCommand } from './commands/reference.js';
 import { replayCommand } from './commands/replay.js';
 import { simulateCommand } from './commands/simulate.js';
@@ -16,6 +17,7 @@ Commands:
   simulate    run the core simulator and write a capture file
   inspect     verify a capture file and summarise what it holds
   replay      run a capture through the embedded engine and summarise the result
+  query       run SQL against the engine's ClickHouse store
   reference   generate or validate reference data (operators, tariffs, fleet)
 
 Run data-streamer <command> --help for a command's options.`;
@@ -25,6 +27,7 @@ const COMMANDS: Record<string, (argv: string[]) => Promise<number>> = {
   simulate: simulateCommand,
   inspect: inspectCommand,
   replay: replayCommand,
+  query: queryCommand,
   reference: referenceCommand,
 };
 

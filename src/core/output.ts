@@ -92,3 +92,10 @@ export function toJson(record: EmnifyEvent | EmnifyUsageRecord): string {
   const text = JSON.stringify(record);
   return 'traffic_type' in record ? text.replace(NUMBER_FIELDS, '"$1":$2') : text;
 }
+
+const NUMBER_VALUES = /"(cost|total|rx|tx)":(-?\d+(?:\.\d+)?)/g;
+
+/** Reads a usage record written by toJson back with its decimals as exact strings. */
+export function usageFromJson(text: string): EmnifyUsageRecord {
+  return JSON.parse(text.replace(NUMBER_VALUES, '"$1":"$2"')) as EmnifyUsageRecord;
+}

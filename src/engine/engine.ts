@@ -3,6 +3,8 @@
  *   <data-dir>/reference.json   the reference data the engine runs with
  *   <data-dir>/log/             raw input log and output topics (src/log)
  *   <data-dir>/snapshots/       per-partition state with the input offset it covers
+ *   <data-dir>/clickhouse/      the embedded ClickHouse (chdb) with events, usage, rollups
+ *   <data-dir>/store-intents/   the batch the ClickHouse writer is inserting (crash safety)
  * Processing is deterministic: partitions are stepped in a fixed order with fixed batch
  * sizes, so two replays of the same capture give the same outputs, byte for byte.
  */
@@ -14,9 +16,11 @@ import type { Log, Topic } from '../log/types.js';
 import { Directory } from '../reference/directory.js';
 import { validateReferenceData } from '../reference/loader.js';
 import type { ReferenceData } from '../reference/types.js';
+import { openStore, type Store } from '../storage/index.js';
 import { DataStreamerError } from '../util/errors.js';
 import { captureLines, Ingestor } from './ingest.js';
 import { OUTPUT_TOPICS, type OutputTopic, PartitionProcessor } from './processor.js';
+import { StoreWriter } from './store-writer.js';
 
 export interface EngineOptions {
   dataDir: string;
@@ -49,6 +53,8 @@ export class EmbeddedEngine {
     readonly raw: Topic,
     readonly outputs: Record<OutputTopic, Topic>,
     readonly processors: PartitionProcessor[],
+    readonly store: Store,
+    private readonly writer: StoreWriter,
     private readonly batchSize: number,
   ) {}
 
@@ -105,6 +111,9 @@ export class EmbeddedEngine {
         ),
       );
     }
+    const store = await openStore({ kind: 'embedded', dataDir: join(dataDir, 'clickhouse') });
+    await store.migrate();
+    const writer = new StoreWriter(log, outputs, store, join(dataDir, 'store-intents'));
     engine = new EmbeddedEngine(
       dataDir,
       directory,
@@ -112,6 +121,8 @@ export class EmbeddedEngine {
       raw,
       outputs,
       processors,
+      store,
+      writer,
       options.batchSize ?? 5_000,
     );
     return engine;
@@ -146,10 +157,13 @@ export class EmbeddedEngine {
       if (ingestor.queued >= this.batchSize * this.processors.length) {
         progress.ingested += await ingestor.flush();
         progress.processed += await this.drain(report);
+        await this.writer.drain();
       }
     }
     progress.ingested += await ingestor.flush();
     progress.processed += await this.drain(report);
+    // Outputs are durable on the log before they are stored: storage can always catch up.
+    await this.writer.drain();
     await this.checkpoint();
     report();
     return progress;
@@ -161,6 +175,7 @@ export class EmbeddedEngine {
   }
 
   async close(): Promise<void> {
+    await this.store.close();
     await this.log.close();
   }
 }

@@ -1,0 +1,92 @@
+/**
+ * Copies the output log into ClickHouse. Each batch is a fixed range of one partition of
+ * one topic; before inserting it, the writer records the range as its intent, inserts
+ * with a deduplication token named after the range, then commits its cursor. After a
+ * crash the same range is inserted again with the same token, which ClickHouse drops:
+ * a replayed batch never doubles a row.
+ */
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { EmnifyEvent } from '../core/output.js';
+import { usageFromJson } from '../core/output.js';
+import type { Log, LogRecord, Topic } from '../log/types.js';
+import { type DeadLetterRow, eventToRow, type Store, usageToRow } from '../storage/index.js';
+import type { OutputTopic } from './processor.js';
+
+const GROUP = 'clickhouse';
+const STORED: readonly OutputTopic[] = ['events', 'usage', 'dead-letters'];
+
+export class StoreWriter {
+  constructor(
+    private readonly log: Log,
+    private readonly outputs: Record<OutputTopic, Topic>,
+    private readonly store: Store,
+    private readonly intentDir: string,
+    private readonly batchSize = 20_000,
+  ) {
+    mkdirSync(intentDir, { recursive: true });
+  }
+
+  /** Inserts everything on the output log not stored yet; returns the number of rows. */
+  async drain(): Promise<number> {
+    let rows = 0;
+    for (const topic of STORED) {
+      for (let p = 0; p < this.outputs[topic].partitions; p++) {
+        for (;;) {
+          const n = await this.step(topic, p);
+          if (n === 0) break;
+          rows += n;
+        }
+      }
+    }
+    return rows;
+  }
+
+  private intentFile(topic: OutputTopic, partition: number): string {
+    return join(this.intentDir, `${topic}-${partition}.json`);
+  }
+
+  private async step(topic: OutputTopic, partition: number): Promise<number> {
+    const log = this.outputs[topic];
+    const from = (await this.log.cursors.get(GROUP, topic, partition)) ?? (await log.startOffset(partition));
+    let to: number;
+    try {
+      // An intent left by a crash fixes the range, so the retry carries the same token.
+      const intent = JSON.parse(readFileSync(this.intentFile(topic, partition), 'utf8')) as {
+        from: number;
+        to: number;
+      };
+      to = intent.from === from ? intent.to : Math.min(await log.endOffset(partition), from + this.batchSize);
+    } catch {
+      to = Math.min(await log.endOffset(partition), from + this.batchSize);
+    }
+    if (to <= from) return 0;
+    writeFileSync(this.intentFile(topic, partition), JSON.stringify({ from, to }));
+    const records: LogRecord[] = [];
+    while (records.length < to - from) {
+      const batch = await log.read(partition, from + records.length, to - from - records.length, 64 << 20);
+      if (batch.length === 0) break;
+      records.push(...batch);
+    }
+    const token = `${topic}:p${partition}:${from}-${to}`;
+    const texts = records.map((r) => r.value.toString('utf8'));
+    if (topic === 'events')
+      await this.store.insertEvents(
+        texts.map((t) => eventToRow(JSON.parse(t) as EmnifyEvent)),
+        token,
+      );
+    else if (topic === 'usage')
+      await this.store.insertUsage(
+        texts.map((t) => usageToRow(usageFromJson(t))),
+        token,
+      );
+    else
+      await this.store.insertDeadLetters(
+        texts.map((t) => JSON.parse(t) as DeadLetterRow),
+        token,
+      );
+    await this.log.cursors.commit(GROUP, topic, partition, to);
+    rmSync(this.intentFile(topic, partition), { force: true });
+    return records.length;
+  }
+}
