@@ -22,6 +22,9 @@ import { captureLines, Ingestor } from './ingest.js';
 import { OUTPUT_TOPICS, type OutputTopic, PartitionProcessor } from './processor.js';
 import { StoreWriter } from './store-writer.js';
 
+/** Raw records processed between two rounds of ClickHouse inserts. */
+const STORE_EVERY = 200_000;
+
 export interface EngineOptions {
   dataDir: string;
   /** Partitions of a new data directory (an existing one keeps its own). Default 4. */
@@ -151,13 +154,18 @@ export class EmbeddedEngine {
   async replay(capture: string, onProgress?: (progress: EngineProgress) => void): Promise<EngineProgress> {
     const ingestor = await Ingestor.open(this.raw, this.directory);
     const progress: EngineProgress = { ingested: 0, processed: 0, lag: 0 };
+    let stored = 0;
     const report = () => onProgress?.(progress);
     for await (const line of captureLines(capture)) {
       ingestor.add(line);
       if (ingestor.queued >= this.batchSize * this.processors.length) {
         progress.ingested += await ingestor.flush();
         progress.processed += await this.drain(report);
-        await this.writer.drain();
+        // ClickHouse likes few large inserts: store in chunks of many processing steps.
+        if (progress.processed - stored >= STORE_EVERY) {
+          await this.writer.drain();
+          stored = progress.processed;
+        }
       }
     }
     progress.ingested += await ingestor.flush();
