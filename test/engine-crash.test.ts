@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { EmbeddedEngine } from '../src/engine/engine.js';
+import { ORGANISATION_TOPICS } from '../src/engine/organisation-runner.js';
 import { OUTPUT_TOPICS } from '../src/engine/processor.js';
 import { generateReferenceData } from '../src/reference/generator.js';
 import { runSimulation } from '../src/simulator/run.js';
@@ -18,12 +19,16 @@ async function outputsOf(dataDir: string): Promise<Record<string, string[]>> {
   const engine = await EmbeddedEngine.open({ dataDir });
   const all: Record<string, string[]> = {};
   try {
-    for (const topic of OUTPUT_TOPICS) {
+    for (const topic of [...OUTPUT_TOPICS, ...ORGANISATION_TOPICS]) {
+      const log =
+        topic === 'organisation-events' || topic === 'organisation-enforcement'
+          ? engine.organisationOutputs[topic]
+          : engine.outputs[topic];
       const lines: string[] = [];
-      for (let p = 0; p < engine.outputs[topic].partitions; p++) {
+      for (let p = 0; p < log.partitions; p++) {
         let offset = 0;
         for (;;) {
-          const batch = await engine.outputs[topic].read(p, offset, 10_000);
+          const batch = await log.read(p, offset, 10_000);
           if (batch.length === 0) break;
           lines.push(...batch.map((r) => r.value.toString('utf8')));
           offset = (batch[batch.length - 1]?.offset ?? 0) + 1;
@@ -64,6 +69,7 @@ describe('engine crash safety', () => {
   it('killed with SIGKILL at random points and restarted, ends with exactly the outputs of an uninterrupted run', async () => {
     if (!existsSync(CLI)) throw new Error(`${CLI} is missing: run "npm run build" first (npm test does it)`);
     const reference = generateReferenceData({ devices: 1500, seed: 31 });
+    (reference.organisations[0] as { monthly_cost_limit?: string }).monthly_cost_limit = '10';
     const capture = join(dir, 'capture.ndjson');
     await runSimulation({
       reference,
@@ -88,7 +94,8 @@ describe('engine crash safety', () => {
     expect(kills).toBe(5);
     await replay(capture, crashed);
     const actual = await outputsOf(crashed);
-    for (const topic of OUTPUT_TOPICS) {
+    expect(expected['organisation-events']?.length).toBe(1);
+    for (const topic of [...OUTPUT_TOPICS, ...ORGANISATION_TOPICS]) {
       expect(actual[topic]?.length, topic).toBe(expected[topic]?.length);
       expect(actual[topic], topic).toEqual(expected[topic]);
     }

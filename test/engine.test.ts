@@ -5,6 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { formatDecimal, parseDecimal } from '../src/core/decimal.js';
 import { usageFromJson } from '../src/core/output.js';
 import { EmbeddedEngine } from '../src/engine/engine.js';
+import { ORGANISATION_TOPICS } from '../src/engine/organisation-runner.js';
 import { OUTPUT_TOPICS } from '../src/engine/processor.js';
 import { generateReferenceData } from '../src/reference/generator.js';
 import { runSimulation } from '../src/simulator/run.js';
@@ -12,16 +13,22 @@ import { openStore } from '../src/storage/index.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'ds-engine-'));
 const reference = generateReferenceData({ devices: 300, seed: 21 });
+// A low cost limit, so that the organisation stage blocks one organisation during the replay.
+(reference.organisations[0] as { monthly_cost_limit?: string }).monthly_cost_limit = '2';
 const capture = join(dir, 'capture.ndjson');
 
 async function outputsOf(engine: EmbeddedEngine): Promise<Record<string, string[]>> {
   const all: Record<string, string[]> = {};
-  for (const topic of OUTPUT_TOPICS) {
+  for (const topic of [...OUTPUT_TOPICS, ...ORGANISATION_TOPICS]) {
+    const log =
+      topic === 'organisation-events' || topic === 'organisation-enforcement'
+        ? engine.organisationOutputs[topic]
+        : engine.outputs[topic];
     const lines: string[] = [];
-    for (let p = 0; p < engine.outputs[topic].partitions; p++) {
+    for (let p = 0; p < log.partitions; p++) {
       let offset = 0;
       for (;;) {
-        const batch = await engine.outputs[topic].read(p, offset, 10_000);
+        const batch = await log.read(p, offset, 10_000);
         if (batch.length === 0) break;
         lines.push(...batch.map((r) => r.value.toString('utf8')));
         offset = (batch[batch.length - 1]?.offset ?? 0) + 1;
@@ -49,6 +56,14 @@ describe('embedded engine', () => {
     const first = await outputsOf(a);
     expect(first.usage?.length).toBeGreaterThan(1000);
     expect(first.events?.length).toBeGreaterThan(1000);
+    const blocked = (first['organisation-events'] ?? []).map((e) => JSON.parse(e));
+    expect(blocked.map((e) => [e.event_type.id, e.organisation.id, e.endpoint])).toEqual([
+      [12, reference.organisations[0]?.id, null],
+    ]);
+    const endpoints = reference.fleets
+      ?.filter((f) => f.organisation_id === reference.organisations[0]?.id)
+      .reduce((n, f) => n + f.count, 0);
+    expect(first['organisation-enforcement']?.length).toBe(endpoints);
     const again = await a.replay(capture);
     expect(again.ingested).toBe(0);
     expect(await outputsOf(a)).toEqual(first);

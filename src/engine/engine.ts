@@ -19,6 +19,7 @@ import type { ReferenceData } from '../reference/types.js';
 import { openStore, type Store } from '../storage/index.js';
 import { DataStreamerError } from '../util/errors.js';
 import { captureLines, Ingestor } from './ingest.js';
+import { ORGANISATION_TOPICS, OrganisationRunner } from './organisation-runner.js';
 import { OUTPUT_TOPICS, type OutputTopic, PartitionProcessor } from './processor.js';
 import { StoreWriter } from './store-writer.js';
 
@@ -55,7 +56,9 @@ export class EmbeddedEngine {
     readonly log: Log,
     readonly raw: Topic,
     readonly outputs: Record<OutputTopic, Topic>,
+    readonly organisationOutputs: Record<(typeof ORGANISATION_TOPICS)[number], Topic>,
     readonly processors: PartitionProcessor[],
+    private readonly organisations: OrganisationRunner,
     readonly store: Store,
     private readonly writer: StoreWriter,
     private readonly batchSize: number,
@@ -116,14 +119,34 @@ export class EmbeddedEngine {
     }
     const store = await openStore({ kind: 'embedded', dataDir: join(dataDir, 'clickhouse') });
     await store.migrate();
-    const writer = new StoreWriter(log, outputs, store, join(dataDir, 'store-intents'));
+    const organisationTopics = {} as Record<(typeof ORGANISATION_TOPICS)[number], Topic>;
+    for (const topic of ORGANISATION_TOPICS) organisationTopics[topic] = await log.topic(topic, 1);
+    const organisations = await OrganisationRunner.open(
+      directory,
+      outputs.usage,
+      organisationTopics,
+      join(dataDir, 'snapshots'),
+    );
+    const writer = new StoreWriter(
+      log,
+      [
+        { topic: outputs.events, kind: 'events' },
+        { topic: organisationTopics['organisation-events'], kind: 'events' },
+        { topic: outputs.usage, kind: 'usage' },
+        { topic: outputs['dead-letters'], kind: 'dead-letters' },
+      ],
+      store,
+      join(dataDir, 'store-intents'),
+    );
     engine = new EmbeddedEngine(
       dataDir,
       directory,
       log,
       raw,
       outputs,
+      organisationTopics,
       processors,
+      organisations,
       store,
       writer,
       options.batchSize ?? 5_000,
@@ -161,6 +184,7 @@ export class EmbeddedEngine {
       if (ingestor.queued >= this.batchSize * this.processors.length) {
         progress.ingested += await ingestor.flush();
         progress.processed += await this.drain(report);
+        await this.organisations.drain(false);
         // ClickHouse likes few large inserts: store in chunks of many processing steps.
         if (progress.processed - stored >= STORE_EVERY) {
           await this.writer.drain();
@@ -170,6 +194,8 @@ export class EmbeddedEngine {
     }
     progress.ingested += await ingestor.flush();
     progress.processed += await this.drain(report);
+    // The end of the capture: nothing more can arrive, so the organisation merge may finish.
+    await this.organisations.drain(true);
     // Outputs are durable on the log before they are stored: storage can always catch up.
     await this.writer.drain();
     await this.checkpoint();

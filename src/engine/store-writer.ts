@@ -11,15 +11,16 @@ import type { EmnifyEvent } from '../core/output.js';
 import { usageFromJson } from '../core/output.js';
 import type { Log, LogRecord, Topic } from '../log/types.js';
 import { type DeadLetterRow, eventToRow, type Store, usageToRow } from '../storage/index.js';
-import type { OutputTopic } from './processor.js';
 
 const GROUP = 'clickhouse';
-const STORED: readonly OutputTopic[] = ['events', 'usage', 'dead-letters'];
+
+/** What each stored topic holds, and so which table it goes to. */
+export type StoredKind = 'events' | 'usage' | 'dead-letters';
 
 export class StoreWriter {
   constructor(
     private readonly log: Log,
-    private readonly outputs: Record<OutputTopic, Topic>,
+    private readonly topics: { topic: Topic; kind: StoredKind }[],
     private readonly store: Store,
     private readonly intentDir: string,
     private readonly batchSize = 20_000,
@@ -30,10 +31,10 @@ export class StoreWriter {
   /** Inserts everything on the output log not stored yet; returns the number of rows. */
   async drain(): Promise<number> {
     let rows = 0;
-    for (const topic of STORED) {
-      for (let p = 0; p < this.outputs[topic].partitions; p++) {
+    for (const { topic, kind } of this.topics) {
+      for (let p = 0; p < topic.partitions; p++) {
         for (;;) {
-          const n = await this.step(topic, p);
+          const n = await this.step(topic, kind, p);
           if (n === 0) break;
           rows += n;
         }
@@ -42,12 +43,12 @@ export class StoreWriter {
     return rows;
   }
 
-  private intentFile(topic: OutputTopic, partition: number): string {
+  private intentFile(topic: string, partition: number): string {
     return join(this.intentDir, `${topic}-${partition}.json`);
   }
 
-  private async step(topic: OutputTopic, partition: number): Promise<number> {
-    const log = this.outputs[topic];
+  private async step(log: Topic, kind: StoredKind, partition: number): Promise<number> {
+    const topic = log.name;
     const from = (await this.log.cursors.get(GROUP, topic, partition)) ?? (await log.startOffset(partition));
     let to: number;
     try {
@@ -70,12 +71,12 @@ export class StoreWriter {
     }
     const token = `${topic}:p${partition}:${from}-${to}`;
     const texts = records.map((r) => r.value.toString('utf8'));
-    if (topic === 'events')
+    if (kind === 'events')
       await this.store.insertEvents(
         texts.map((t) => eventToRow(JSON.parse(t) as EmnifyEvent)),
         token,
       );
-    else if (topic === 'usage')
+    else if (kind === 'usage')
       await this.store.insertUsage(
         texts.map((t) => usageToRow(usageFromJson(t))),
         token,

@@ -16,8 +16,14 @@ export interface EngineSummary {
   enforcement_commands: number;
 }
 
-async function* values(engine: EmbeddedEngine, topic: OutputTopic): AsyncGenerator<string> {
-  const log = engine.outputs[topic];
+async function* values(
+  engine: EmbeddedEngine,
+  topic: OutputTopic | 'organisation-events' | 'organisation-enforcement',
+): AsyncGenerator<string> {
+  const log =
+    topic === 'organisation-events' || topic === 'organisation-enforcement'
+      ? engine.organisationOutputs[topic]
+      : engine.outputs[topic];
   for (let p = 0; p < log.partitions; p++) {
     let offset = await log.startOffset(p);
     for (;;) {
@@ -47,6 +53,12 @@ export async function summarise(engine: EmbeddedEngine): Promise<EngineSummary> 
     summary.records_in += processor.offset;
     summary.duplicates_skipped += processor.stats.duplicates;
   }
+  for await (const json of values(engine, 'organisation-events')) {
+    const event = JSON.parse(json) as { event_type: { id: number; description: string } };
+    const key = `${event.event_type.id} ${event.event_type.description}`;
+    summary.events[key] = (summary.events[key] ?? 0) + 1;
+  }
+  for await (const _ of values(engine, 'organisation-enforcement')) summary.enforcement_commands++;
   for await (const json of values(engine, 'events')) {
     const event = JSON.parse(json) as { event_type: { id: number; description: string } };
     const key = `${event.event_type.id} ${event.event_type.description}`;

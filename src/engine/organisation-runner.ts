@@ -1,0 +1,158 @@
+/**
+ * Runs the organisation stage (src/core/organisation-stage.ts) over the usage topic. The
+ * partitions are merged head by head in (end time, id) order, and the merge only moves on
+ * while every partition has a record waiting (or at the end of a replay, when nothing more
+ * can come): the order, and so every output and its id, is the same however the work was
+ * split and wherever a crash interrupted it. Commit order as in the processor: outputs,
+ * then a snapshot holding the stage's state and its cursors.
+ */
+import { join } from 'node:path';
+import { parseDecimal } from '../core/decimal.js';
+import type { RatedUsage } from '../core/fold.js';
+import { OrganisationStage, type OrganisationStageOutputs } from '../core/organisation-stage.js';
+import { toJson, usageFromJson } from '../core/output.js';
+import type { LogRecord, Topic } from '../log/types.js';
+import type { Directory } from '../reference/directory.js';
+import { readSnapshot, writeSnapshot } from './snapshot.js';
+
+export const ORGANISATION_TOPICS = ['organisation-events', 'organisation-enforcement'] as const;
+type OrgTopic = (typeof ORGANISATION_TOPICS)[number];
+
+interface Snapshot {
+  version: 1;
+  /** Next usage offset to read, per usage partition. */
+  cursors: number[];
+  /** Usage records merged so far: the stage's input offset. */
+  merged: number;
+  spend: OrganisationStage['spend'];
+  outputEnd: Record<OrgTopic, number>;
+}
+
+interface Head {
+  partition: number;
+  buffer: LogRecord[];
+  time: number;
+  id: number;
+}
+
+const ID = /^\{"id":(\d+)/;
+
+export class OrganisationRunner {
+  private stage: OrganisationStage;
+  private cursors: number[];
+  private merged = 0;
+  private skip: Record<OrgTopic, number> = { 'organisation-events': 0, 'organisation-enforcement': 0 };
+
+  private constructor(
+    dir: Directory,
+    private readonly usage: Topic,
+    private readonly outputs: Record<OrgTopic, Topic>,
+    private readonly snapshotFile: string,
+  ) {
+    this.stage = new OrganisationStage(dir);
+    this.cursors = new Array(usage.partitions).fill(0);
+  }
+
+  static async open(
+    dir: Directory,
+    usage: Topic,
+    outputs: Record<OrgTopic, Topic>,
+    snapshotDir: string,
+  ): Promise<OrganisationRunner> {
+    const runner = new OrganisationRunner(dir, usage, outputs, join(snapshotDir, 'organisation-stage.json'));
+    const snapshot = await readSnapshot<Snapshot>(runner.snapshotFile);
+    if (snapshot) {
+      runner.cursors = snapshot.cursors;
+      runner.merged = snapshot.merged;
+      for (const [id, spend] of snapshot.spend) runner.stage.spend.set(id, spend);
+    }
+    for (const topic of ORGANISATION_TOPICS)
+      runner.skip[topic] = (await outputs[topic].endOffset(0)) - (snapshot?.outputEnd[topic] ?? 0);
+    return runner;
+  }
+
+  /**
+   * Merges the usage available now. With `final` (nothing more will arrive) it drains every
+   * partition; otherwise it stops as soon as one partition has nothing waiting.
+   */
+  async drain(final: boolean): Promise<number> {
+    const heads: Head[] = [];
+    for (let p = 0; p < this.usage.partitions; p++) heads.push({ partition: p, buffer: [], time: 0, id: 0 });
+    const out: OrganisationStageOutputs = { events: [], enforcement: [] };
+    let count = 0;
+    for (;;) {
+      let best: Head | undefined;
+      let blocked = false;
+      for (const head of heads) {
+        if (head.buffer.length === 0 && !(await this.refill(head))) {
+          if (!final) blocked = true;
+          continue;
+        }
+        if (!best || head.time < best.time || (head.time === best.time && head.id < best.id)) best = head;
+      }
+      if (!best || blocked) break;
+      const record = best.buffer.shift() as LogRecord;
+      this.cursors[best.partition] = record.offset + 1;
+      if (best.buffer.length > 0) this.setHead(best);
+      const json = record.value.toString('utf8');
+      const usage = usageFromJson(json);
+      const rated = {
+        record: usage,
+        organisationId: usage.organisation.id,
+        currency: usage.currency.code,
+        cost: parseDecimal(usage.cost),
+      } as RatedUsage;
+      this.stage.apply(rated, 0, this.merged++, out);
+      count++;
+      if (out.enforcement.length + out.events.length >= 10_000) await this.commit(out);
+    }
+    await this.commit(out);
+    return count;
+  }
+
+  private async refill(head: Head): Promise<boolean> {
+    head.buffer = await this.usage.read(head.partition, this.cursors[head.partition] as number, 1000);
+    if (head.buffer.length === 0) return false;
+    this.setHead(head);
+    return true;
+  }
+
+  private setHead(head: Head): void {
+    const first = head.buffer[0] as LogRecord;
+    head.time = first.timestamp;
+    head.id = Number(ID.exec(first.value.toString('utf8', 0, 40))?.[1] ?? 0);
+  }
+
+  private async commit(out: OrganisationStageOutputs): Promise<void> {
+    const values: Record<OrgTopic, { key: string | null; value: Buffer; timestamp: number }[]> = {
+      'organisation-events': out.events.map((e) => ({
+        key: String(e.organisation.id),
+        value: Buffer.from(toJson(e)),
+        timestamp: Date.parse(e.timestamp),
+      })),
+      'organisation-enforcement': out.enforcement.map((c) => ({
+        key: String(c.endpoint_id),
+        value: Buffer.from(JSON.stringify(c)),
+        timestamp: c.timestamp,
+      })),
+    };
+    for (const topic of ORGANISATION_TOPICS) {
+      const skipped = Math.min(this.skip[topic], values[topic].length);
+      this.skip[topic] -= skipped;
+      const fresh = values[topic].slice(skipped);
+      if (fresh.length > 0) await this.outputs[topic].append(0, fresh);
+    }
+    out.events.length = 0;
+    out.enforcement.length = 0;
+    const outputEnd = {} as Record<OrgTopic, number>;
+    for (const topic of ORGANISATION_TOPICS)
+      outputEnd[topic] = (await this.outputs[topic].endOffset(0)) - this.skip[topic];
+    await writeSnapshot(this.snapshotFile, {
+      version: 1,
+      cursors: this.cursors,
+      merged: this.merged,
+      spend: this.stage.spend,
+      outputEnd,
+    } satisfies Snapshot);
+  }
+}
