@@ -49,6 +49,20 @@ const SCENARIOS: Record<string, Scenario> = {
     heapLimitMb: 1024,
     compare: ['records_per_second'],
   },
+  'log-append': {
+    description: 'embedded log: 1M records of 300 bytes in batches of 1000, per fsync policy, then read back',
+    script: 'log-append.js',
+    args: [],
+    heapLimitMb: 1024,
+    compare: ['interval_append_rps', 'interval_read_rps'],
+  },
+  'storage-insert': {
+    description: 'embedded ClickHouse (chDB): 1M usage rows in batches of 50k, then exact cost sums',
+    script: 'storage-insert.js',
+    args: [],
+    heapLimitMb: 2048,
+    compare: ['rows_per_second'],
+  },
   'replay-engine': {
     description: '20k devices, 6 virtual hours, replayed through the embedded engine (log, fold, snapshots)',
     script: 'replay.js',

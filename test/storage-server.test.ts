@@ -2,6 +2,7 @@ import { mkdtempSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { ClickHouseLogLevel, createClient } from '@clickhouse/client';
 import { afterAll, describe, expect, it } from 'vitest';
 import { StorageError } from '../src/storage/errors.js';
 import { openStore } from '../src/storage/open.js';
@@ -95,6 +96,40 @@ describe('server store (@clickhouse/client over HTTP)', () => {
       );
       expect(readonly.status).toBe(403);
     });
+    it('speaks the rest of what @clickhouse/client may send: gzip both ways, bound parameters, sessions', async () => {
+      const client = createClient({
+        url: (await server()).url,
+        compression: { request: true, response: true },
+        log: { level: ClickHouseLogLevel.OFF },
+      });
+      try {
+        const bound = await client.query({
+          query: 'SELECT {n:UInt32} + 1 AS n, {s:String} AS s',
+          query_params: { n: 41, s: "it's" },
+          format: 'JSONEachRow',
+        });
+        expect(await bound.json()).toEqual([{ n: '42', s: "it's" }]);
+        // A gzip request body (insert) and gzip answers.
+        await client.command({ query: 'CREATE TABLE gz (x UInt8) ENGINE = MergeTree ORDER BY x' });
+        await client.insert({ table: 'gz', values: [{ x: 1 }, { x: 2 }], format: 'JSONEachRow' });
+        const summed = await client.query({ query: 'SELECT sum(x) AS s FROM gz', format: 'JSONEachRow' });
+        expect(await summed.json()).toEqual([{ s: '3' }]);
+        await client.command({ query: 'SET max_block_size = 1234', session_id: 'one' });
+        const kept = await client.query({
+          query: "SELECT toString(getSetting('max_block_size')) AS t",
+          format: 'JSONEachRow',
+          session_id: 'one',
+        });
+        expect(await kept.json()).toEqual([{ t: '1234' }]);
+        const fresh = await client.query({
+          query: "SELECT toString(getSetting('max_block_size')) AS t",
+          format: 'JSONEachRow',
+        });
+        expect(await fresh.json()).not.toEqual([{ t: '1234' }]);
+      } finally {
+        await client.close();
+      }
+    });
   });
 
   describe('failures a server has and an embedded engine does not', () => {
@@ -159,13 +194,15 @@ describe('server store (@clickhouse/client over HTTP)', () => {
       http.failNext({ delayMs: 1_000 });
       const error = await failure(store.insertUsage(rows, 'p2:1-50'));
       expect(error).toMatchObject({ code: 'STORAGE_UNAVAILABLE', kind: 'retriable' });
-      await new Promise((r) => setTimeout(r, 1_200));
+      const attempts = () =>
+        http.requests.filter((r) => r.params.query?.includes("insert_deduplication_token = 'p2:1-50'"));
+      // Wait until the abandoned attempt has reached the engine (which runs requests in
+      // arrival order), then retry.
+      for (let waited = 0; attempts().length === 0 && waited < 10_000; waited += 50)
+        await new Promise((r) => setTimeout(r, 50));
       await store.insertUsage(rows, 'p2:1-50');
       // Both attempts reached the engine; the second was dropped by its token.
-      const attempts = http.requests.filter((r) =>
-        r.params.query?.includes("insert_deduplication_token = 'p2:1-50'"),
-      );
-      expect(attempts).toHaveLength(2);
+      expect(attempts()).toHaveLength(2);
       expect(await store.query('SELECT count() AS n FROM usage_records')).toEqual([{ n: '50' }]);
       expect(await store.query('SELECT sum(records) AS n FROM usage_daily')).toEqual([{ n: '50' }]);
     });

@@ -81,21 +81,40 @@ export const CURRENCIES = {
   USD: { id: 2, code: 'USD', symbol: '$' },
 } as const;
 
-/** Paths of decimal-string fields that are emitted as JSON numbers. */
-const NUMBER_FIELDS = /"(cost|total|rx|tx)":"(-?\d+(?:\.\d+)?)"/g;
+/** Stand-ins that JSON.stringify writes as "\u0000V" and "\u0000C": no real value contains them. */
+const VOLUME_MARK = '\u0000V';
+const COST_MARK = '\u0000C';
 
 /**
  * The JSON text a customer receives: volumes and cost as numbers with exactly the digits
  * of their decimal strings (JSON.stringify of a float could print 0.1 + 0.2 style noise).
  */
 export function toJson(record: EmnifyEvent | EmnifyUsageRecord): string {
-  const text = JSON.stringify(record);
-  return 'traffic_type' in record ? text.replace(NUMBER_FIELDS, '"$1":$2') : text;
+  if (!('traffic_type' in record)) return JSON.stringify(record);
+  const { volume, cost } = record;
+  return JSON.stringify({ ...record, volume: VOLUME_MARK, cost: COST_MARK })
+    .replace('"volume":"\\u0000V"', `"volume":{"total":${volume.total},"rx":${volume.rx},"tx":${volume.tx}}`)
+    .replace('"cost":"\\u0000C"', `"cost":${cost}`);
 }
 
-const NUMBER_VALUES = /"(cost|total|rx|tx)":(-?\d+(?:\.\d+)?)/g;
+/** Numbers of up to 15 significant digits survive a trip through a double exactly. */
+function exact(value: unknown): string {
+  const text = String(value);
+  if (text.replace(/^-?0*\.?0*|\.|e.*$/g, '').length > 15 || /e/i.test(text)) {
+    throw new RangeError(`${text} has more digits than a double holds exactly`);
+  }
+  return text;
+}
 
-/** Reads a usage record written by toJson back with its decimals as exact strings. */
+/**
+ * Reads a usage record written by toJson back with its decimals as exact strings. Costs
+ * (at most 10 decimals, far below 10^5 per record) and MB volumes (6 decimals) have at most
+ * 15 significant digits, which a double holds exactly; a value that does not is refused.
+ */
 export function usageFromJson(text: string): EmnifyUsageRecord {
-  return JSON.parse(text.replace(NUMBER_VALUES, '"$1":"$2"')) as EmnifyUsageRecord;
+  const raw = JSON.parse(text) as EmnifyUsageRecord;
+  const volume = raw.volume as unknown as Record<string, unknown>;
+  raw.volume = { total: exact(volume.total), rx: exact(volume.rx), tx: exact(volume.tx) };
+  raw.cost = exact(raw.cost);
+  return raw;
 }

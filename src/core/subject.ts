@@ -7,8 +7,34 @@ function withMillis(date: string): string {
   return new Date(date).toISOString();
 }
 
+/**
+ * Subjects are immutable and asked for on every output, so the most recent ones are kept
+ * (bounded: a million-device fleet does not become a million objects).
+ */
+const CACHE_SIZE = 20_000;
+const cache = new WeakMap<Directory, Map<number, EventSubject>>();
+
 /** Who an input is about, in the shape of the event envelope. */
 export function subjectOf(dir: Directory, index: number, slot: number): EventSubject {
+  let subjects = cache.get(dir);
+  if (!subjects) {
+    subjects = new Map();
+    cache.set(dir, subjects);
+  }
+  const key = index * 4 + slot;
+  let subject = subjects.get(key);
+  if (subject) {
+    // Most recently used last: delete and re-insert.
+    subjects.delete(key);
+  } else {
+    subject = buildSubject(dir, index, slot);
+    if (subjects.size >= CACHE_SIZE) subjects.delete(subjects.keys().next().value as number);
+  }
+  subjects.set(key, subject);
+  return subject;
+}
+
+function buildSubject(dir: Directory, index: number, slot: number): EventSubject {
   const endpoint = dir.endpoint(index);
   const sim = dir.sim(index);
   const imsi = sim.imsis[slot] ?? sim.imsis[0];

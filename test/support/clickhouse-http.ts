@@ -14,7 +14,8 @@
  *  - GET /ping answers "Ok.".
  * Each request runs in a fresh chdb session on the data directory, like a server's query
  * context (a session_id keeps one), one request at a time. The body is text: enough for
- * the JSON, CSV and TSV formats the store uses, not for binary formats.
+ * the JSON, CSV and TSV formats the store uses, not for binary formats. Known gap: a
+ * request with several statements runs them all, where a server refuses it.
  * failNext() injects what a test needs that a healthy server does not do: a proxy's 503,
  * a slow answer, a reset connection.
  */
@@ -78,6 +79,9 @@ const HTTP_PARAMS = new Set([
   'decompress',
   'client_protocol_version',
 ]);
+
+/** Server defaults chdb does not share. */
+const SERVER_DEFAULTS = 'output_format_json_quote_64bit_integers = 1';
 
 /** ClickHouse's exceptionCodeToHTTPStatus, by error name; anything else is 500. */
 const STATUS_BY_TYPE: Record<string, number> = {
@@ -175,6 +179,18 @@ function literal(value: string): string {
   return `'${value.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
 }
 
+const ESCAPES: Record<string, string> = { b: '\b', f: '\f', n: '\n', r: '\r', t: '\t', '0': '\0' };
+
+/**
+ * A param_ value arrives in ClickHouse's escaped text form (the client writes it\'s); the
+ * server unescapes it, while chdb's binder takes the value as it is: unescape here.
+ */
+function unescapeParam(value: string): string {
+  return value.replace(/\\(x[0-9a-fA-F]{2}|.)/gs, (_, c: string) =>
+    c.length === 3 ? String.fromCharCode(Number.parseInt(c.slice(1), 16)) : (ESCAPES[c] ?? c),
+  );
+}
+
 /** The trailing FORMAT clause of a statement names the answer's format; best effort. */
 function explicitFormat(sql: string): string | undefined {
   return /\bFORMAT\s+([A-Za-z0-9]+)\s*;?\s*$/i.exec(sql.split('\n', 1)[0] ?? '')?.[1];
@@ -204,11 +220,13 @@ export async function startClickHouseHttp(options: ClickHouseHttpOptions): Promi
     session ??= new chdb.Session(options.dataDir);
     if (sessionId && fresh) sessions.set(sessionId, session);
     try {
+      // chdb quotes no 64-bit integers in JSON by default; a server does.
+      if (fresh) await session.queryAsync(`SET ${SERVER_DEFAULTS}`);
       if (method === 'GET') await session.queryAsync('SET readonly = 2');
       await session.queryAsync(`USE \`${(params.get('database') ?? 'default').replace(/`/g, '\\`')}\``);
       const bindings: Record<string, string> = {};
       for (const [key, value] of params) {
-        if (key.startsWith('param_')) bindings[key.slice(6)] = value;
+        if (key.startsWith('param_')) bindings[key.slice(6)] = unescapeParam(value);
         else if (!HTTP_PARAMS.has(key)) await session.queryAsync(`SET ${key} = ${literal(value)}`);
       }
       const format = params.get('default_format') ?? 'TabSeparated';

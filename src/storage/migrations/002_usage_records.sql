@@ -28,6 +28,6 @@ CREATE TABLE IF NOT EXISTS usage_records
     json String CODEC(ZSTD(1))
 )
 ENGINE = ReplacingMergeTree
-PARTITION BY toYYYYMM(start_timestamp)
-ORDER BY (organisation_id, toDate(start_timestamp), endpoint_id, id)
+PARTITION BY toYYYYMM(end_timestamp)
+ORDER BY (organisation_id, toDate(end_timestamp), endpoint_id, id)
 SETTINGS non_replicated_deduplication_window = 10000;

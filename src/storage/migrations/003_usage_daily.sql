@@ -25,10 +25,10 @@ PARTITION BY toYYYYMM(day)
 ORDER BY (organisation_id, day, endpoint_id, ratezone_id, traffic_type, currency)
 SETTINGS non_replicated_deduplication_window = 10000;
 
--- A record counts on the UTC day its usage started, like the limits (late records too).
+-- A record counts on the UTC day its usage ended, like the limits and quotas (late records too).
 CREATE MATERIALIZED VIEW IF NOT EXISTS usage_daily_mv TO usage_daily AS
 SELECT
-    toDate(start_timestamp) AS day,
+    toDate(end_timestamp) AS day,
     organisation_id,
     endpoint_id,
     ratezone_id,
