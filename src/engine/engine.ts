@@ -24,7 +24,7 @@ import { OUTPUT_TOPICS, type OutputTopic, PartitionProcessor } from './processor
 import { StoreWriter } from './store-writer.js';
 
 /** Raw records processed between two rounds of ClickHouse inserts. */
-const STORE_EVERY = 200_000;
+const STORE_EVERY = 50_000;
 
 export interface EngineOptions {
   dataDir: string;
@@ -178,6 +178,8 @@ export class EmbeddedEngine {
     const ingestor = await Ingestor.open(this.raw, this.directory);
     const progress: EngineProgress = { ingested: 0, processed: 0, lag: 0 };
     let stored = 0;
+    // One ClickHouse round at a time runs beside the fold (chDB inserts off the main thread).
+    let storing: Promise<number> | undefined;
     const report = () => onProgress?.(progress);
     for await (const line of captureLines(capture)) {
       ingestor.add(line);
@@ -186,9 +188,11 @@ export class EmbeddedEngine {
         progress.processed += await this.drain(report);
         await this.organisations.drain(false);
         // ClickHouse likes few large inserts: store in chunks of many processing steps.
-        if (progress.processed - stored >= STORE_EVERY) {
-          await this.writer.drain();
+        if (!storing && progress.processed - stored >= STORE_EVERY) {
           stored = progress.processed;
+          storing = this.writer.drain().finally(() => {
+            storing = undefined;
+          });
         }
       }
     }
@@ -197,6 +201,7 @@ export class EmbeddedEngine {
     // The end of the capture: nothing more can arrive, so the organisation merge may finish.
     await this.organisations.drain(true);
     // Outputs are durable on the log before they are stored: storage can always catch up.
+    await storing;
     await this.writer.drain();
     await this.checkpoint();
     report();
