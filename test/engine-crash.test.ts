@@ -7,10 +7,10 @@ import { EmbeddedEngine } from '../src/engine/engine.js';
 import { ORGANISATION_TOPICS } from '../src/engine/organisation-runner.js';
 import { OUTPUT_TOPICS } from '../src/engine/processor.js';
 import { generateReferenceData } from '../src/reference/generator.js';
-import { runSimulation } from '../src/simulator/run.js';
 import { openStore } from '../src/storage/index.js';
 import { packageRoot } from '../src/util/paths.js';
 import { hash32 } from '../src/util/random.js';
+import { captureWithQuotas } from './fixtures.js';
 
 const CLI = join(packageRoot(), 'dist', 'src', 'cli', 'main.js');
 const dir = mkdtempSync(join(tmpdir(), 'ds-crash-'));
@@ -71,14 +71,7 @@ describe('engine crash safety', () => {
     const reference = generateReferenceData({ devices: 1500, seed: 31 });
     (reference.organisations[0] as { monthly_cost_limit?: string }).monthly_cost_limit = '10';
     const capture = join(dir, 'capture.ndjson');
-    await runSimulation({
-      reference,
-      seed: 31,
-      start: Date.UTC(2026, 0, 5),
-      durationMs: 8 * 3_600_000,
-      out: capture,
-      duplicateCdrRate: 0.01,
-    });
+    await captureWithQuotas(capture, reference, { seed: 31, hours: 8, every: 40 });
 
     expect(await replay(capture, join(dir, 'clean'))).toBe('finished');
     const expected = await outputsOf(join(dir, 'clean'));
@@ -95,6 +88,12 @@ describe('engine crash safety', () => {
     await replay(capture, crashed);
     const actual = await outputsOf(crashed);
     expect(expected['organisation-events']?.length).toBe(1);
+    // The quotas were used: assigned, past their threshold, used up, with blocks for the core.
+    const quotaEvents = (expected.events ?? [])
+      .map((e) => JSON.parse(e).event_type.id)
+      .filter((id: number) => id >= 18 && id <= 19);
+    expect(quotaEvents.length).toBeGreaterThan(10);
+    expect(expected.enforcement?.length).toBeGreaterThan(5);
     for (const topic of [...OUTPUT_TOPICS, ...ORGANISATION_TOPICS]) {
       expect(actual[topic]?.length, topic).toBe(expected[topic]?.length);
       expect(actual[topic], topic).toEqual(expected[topic]);

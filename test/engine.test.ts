@@ -1,4 +1,4 @@
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -98,5 +98,68 @@ describe('embedded engine', () => {
       tables.push([usage, events]);
     }
     expect(tables[1]).toEqual(tables[0]);
+  });
+});
+
+describe('bad input through the engine', () => {
+  it('dead-letters truncated lines, wrong types, unknown IMSIs and garbage with reasons; the records around them are processed', async () => {
+    const clean = join(dir, 'clean.ndjson');
+    await runSimulation({
+      reference,
+      seed: 5,
+      start: Date.UTC(2026, 0, 5),
+      durationMs: 3 * 3_600_000,
+      out: clean,
+    });
+    const lines = readFileSync(clean, 'utf8').split('\n');
+    const cdr = lines.find((l) => l.includes('"kind":"data_cdr"')) as string;
+    const bad = [
+      cdr.slice(0, 60), // truncated
+      cdr.replace(/"dataVolumeUplink":\d+/, '"dataVolumeUplink":"lots"'), // wrong type
+      cdr.replace(/"servedIMSI":"\d+"/, '"servedIMSI":"001019999999999"'), // unknown IMSI
+      '\u0000\u00ff\u0013garbage\u0001', // garbage bytes
+      '{"kind":"fax","record":{}}', // unknown kind
+    ];
+    const dirty = join(dir, 'dirty.ndjson');
+    const mixed = [...lines.slice(0, 200), ...bad, ...lines.slice(200)];
+    writeFileSync(dirty, mixed.join('\n'));
+
+    const results: Record<string, unknown>[][] = [];
+    for (const [name, file] of [
+      ['clean-run', clean],
+      ['dirty-run', dirty],
+    ] as const) {
+      const engine = await EmbeddedEngine.open({ dataDir: join(dir, name) }, reference);
+      await engine.replay(file);
+      const store = engine.store;
+      results.push([
+        ...(await store.query('SELECT count() AS n, toString(sum(cost)) AS cost FROM usage_records')),
+        ...(await store.query(
+          'SELECT groupArray(reason_code) AS codes FROM (SELECT reason_code FROM dead_letters ORDER BY reason_code)',
+        )),
+      ]);
+      if (name === 'dirty-run') {
+        const reasons = await store.query(
+          'SELECT reason_code, reason, record_kind FROM dead_letters ORDER BY reason_code, reason',
+        );
+        expect(reasons.map((r) => r.reason_code)).toEqual([
+          'MALFORMED_JSON',
+          'MALFORMED_JSON',
+          'SCHEMA_MISMATCH',
+          'UNKNOWN_IMSI',
+          'UNKNOWN_KIND',
+        ]);
+        expect(String(reasons.find((r) => r.reason_code === 'SCHEMA_MISMATCH')?.reason)).toContain(
+          'invalid dataVolumeUplink (got "lots")',
+        );
+        expect(String(reasons.find((r) => r.reason_code === 'UNKNOWN_IMSI')?.reason)).toBe(
+          'IMSI 001019999999999 belongs to no SIM in the reference data',
+        );
+      }
+      await engine.close();
+    }
+    // Same usage and cost as without the bad lines (the unknown IMSI's record is a copy of a valid one).
+    expect(results[1]?.[0]).toEqual(results[0]?.[0]);
+    expect(results[0]?.[1]).toEqual({ codes: [] });
   });
 });

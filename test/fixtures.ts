@@ -173,3 +173,59 @@ export function imsiOf(raw: RawRecord): string {
       return raw.record.imsi;
   }
 }
+
+/**
+ * A capture of simulated traffic with quota commands mixed in: a 1 MB data quota (50%
+ * threshold, block when used up) for every `every`-th endpoint, one hour in.
+ */
+export async function captureWithQuotas(
+  path: string,
+  reference: ReferenceData,
+  options: { seed: number; hours: number; every: number },
+): Promise<void> {
+  const { CaptureWriter } = await import('../src/capture/writer.js');
+  const { referenceSha256 } = await import('../src/simulator/run.js');
+  const sim = simulator(reference, {
+    seed: options.seed,
+    durationMs: options.hours * HOUR,
+    duplicateCdrRate: 0.01,
+  });
+  const records = runAll(sim);
+  const dir = new Directory(reference);
+  const commands: RawRecord[] = [];
+  for (let index = 0; index < dir.endpointCount; index += options.every) {
+    commands.push({
+      kind: 'command',
+      record: {
+        command_id: `quota-${index}`,
+        timestamp: T0 + HOUR,
+        type: 'QUOTA_ASSIGN',
+        endpoint_id: dir.endpointId(index),
+        service: 'DATA',
+        volume: '1',
+        expiry_date: T0 + 30 * 24 * HOUR,
+        threshold_percentage: 50,
+        action_on_exhaustion: 'BLOCK',
+        peak_throughput: null,
+        auto_refill: false,
+        issued_by: 'test',
+      },
+    });
+  }
+  const at = records.findIndex(
+    (r) => (r.kind === 'data_cdr' ? r.record.timeOfLastUsage : r.record.timestamp) >= T0 + HOUR,
+  );
+  records.splice(at < 0 ? records.length : at, 0, ...commands);
+  const writer = CaptureWriter.open(path, {
+    format: 'data-streamer/capture',
+    version: 1,
+    created_by: 'test',
+    source: { kind: 'test' },
+    start: new Date(T0).toISOString(),
+    end: new Date(T0 + options.hours * HOUR).toISOString(),
+    reference_sha256: referenceSha256(reference),
+    reference,
+  });
+  await writer.write(records);
+  await writer.close();
+}
