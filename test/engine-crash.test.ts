@@ -10,36 +10,18 @@ import { generateReferenceData } from '../src/reference/generator.js';
 import { openStore } from '../src/storage/index.js';
 import { packageRoot } from '../src/util/paths.js';
 import { hash32 } from '../src/util/random.js';
-import { captureWithQuotas } from './fixtures.js';
+import { allOutputs, captureWithQuotas } from './fixtures.js';
 
 const CLI = join(packageRoot(), 'dist', 'src', 'cli', 'main.js');
 const dir = mkdtempSync(join(tmpdir(), 'ds-crash-'));
 
 async function outputsOf(dataDir: string): Promise<Record<string, string[]>> {
   const engine = await EmbeddedEngine.open({ dataDir });
-  const all: Record<string, string[]> = {};
   try {
-    for (const topic of [...OUTPUT_TOPICS, ...ORGANISATION_TOPICS]) {
-      const log =
-        topic === 'organisation-events' || topic === 'organisation-enforcement'
-          ? engine.organisationOutputs[topic]
-          : engine.outputs[topic];
-      const lines: string[] = [];
-      for (let p = 0; p < log.partitions; p++) {
-        let offset = 0;
-        for (;;) {
-          const batch = await log.read(p, offset, 10_000);
-          if (batch.length === 0) break;
-          lines.push(...batch.map((r) => r.value.toString('utf8')));
-          offset = (batch[batch.length - 1]?.offset ?? 0) + 1;
-        }
-      }
-      all[topic] = lines;
-    }
+    return await allOutputs(engine);
   } finally {
     await engine.close();
   }
-  return all;
 }
 
 /** Runs `replay` and kills it with SIGKILL after `killAfterMs` (or lets it finish). */

@@ -5,39 +5,16 @@ import { describe, expect, it } from 'vitest';
 import { formatDecimal, parseDecimal } from '../src/core/decimal.js';
 import { usageFromJson } from '../src/core/output.js';
 import { EmbeddedEngine } from '../src/engine/engine.js';
-import { ORGANISATION_TOPICS } from '../src/engine/organisation-runner.js';
-import { OUTPUT_TOPICS } from '../src/engine/processor.js';
 import { generateReferenceData } from '../src/reference/generator.js';
 import { runSimulation } from '../src/simulator/run.js';
 import { openStore } from '../src/storage/index.js';
+import { allOutputs } from './fixtures.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'ds-engine-'));
 const reference = generateReferenceData({ devices: 300, seed: 21 });
 // A low cost limit, so that the organisation stage blocks one organisation during the replay.
 (reference.organisations[0] as { monthly_cost_limit?: string }).monthly_cost_limit = '2';
 const capture = join(dir, 'capture.ndjson');
-
-async function outputsOf(engine: EmbeddedEngine): Promise<Record<string, string[]>> {
-  const all: Record<string, string[]> = {};
-  for (const topic of [...OUTPUT_TOPICS, ...ORGANISATION_TOPICS]) {
-    const log =
-      topic === 'organisation-events' || topic === 'organisation-enforcement'
-        ? engine.organisationOutputs[topic]
-        : engine.outputs[topic];
-    const lines: string[] = [];
-    for (let p = 0; p < log.partitions; p++) {
-      let offset = 0;
-      for (;;) {
-        const batch = await log.read(p, offset, 10_000);
-        if (batch.length === 0) break;
-        lines.push(...batch.map((r) => r.value.toString('utf8')));
-        offset = (batch[batch.length - 1]?.offset ?? 0) + 1;
-      }
-    }
-    all[topic] = lines;
-  }
-  return all;
-}
 
 describe('embedded engine', () => {
   it('replays a capture into the same outputs in two fresh data dirs, and adds nothing when run again', async () => {
@@ -53,7 +30,7 @@ describe('embedded engine', () => {
     const progress = await a.replay(capture);
     expect(progress.ingested).toBeGreaterThan(5000);
     expect(progress.processed).toBe(progress.ingested);
-    const first = await outputsOf(a);
+    const first = await allOutputs(a);
     expect(first.usage?.length).toBeGreaterThan(1000);
     expect(first.events?.length).toBeGreaterThan(1000);
     const blocked = (first['organisation-events'] ?? []).map((e) => JSON.parse(e));
@@ -66,12 +43,12 @@ describe('embedded engine', () => {
     expect(first['organisation-enforcement']?.length).toBe(endpoints);
     const again = await a.replay(capture);
     expect(again.ingested).toBe(0);
-    expect(await outputsOf(a)).toEqual(first);
+    expect(await allOutputs(a)).toEqual(first);
     await a.close();
 
     const b = await EmbeddedEngine.open({ dataDir: join(dir, 'b'), batchSize: 777 }, reference);
     await b.replay(capture);
-    expect(await outputsOf(b)).toEqual(first);
+    expect(await allOutputs(b)).toEqual(first);
     await b.close();
 
     // ClickHouse holds every usage record once, identical in both stores, and costs add up exactly.

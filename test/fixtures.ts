@@ -229,3 +229,19 @@ export async function captureWithQuotas(
   await writer.write(records);
   await writer.close();
 }
+
+/** Every output topic of an engine, as the text of its records. */
+export async function allOutputs(
+  engine: import('../src/engine/engine.js').EmbeddedEngine,
+): Promise<Record<string, string[]>> {
+  const { OUTPUT_TOPICS } = await import('../src/engine/processor.js');
+  const { ORGANISATION_TOPICS } = await import('../src/engine/organisation-runner.js');
+  const { topicValues } = await import('../src/engine/topic-values.js');
+  const all: Record<string, string[]> = {};
+  for (const topic of [...OUTPUT_TOPICS, ...ORGANISATION_TOPICS]) {
+    const lines: string[] = [];
+    for await (const value of topicValues(engine.outputTopic(topic))) lines.push(value);
+    all[topic] = lines;
+  }
+  return all;
+}

@@ -154,6 +154,13 @@ export class EmbeddedEngine {
     return engine;
   }
 
+  /** Any output topic of the engine, by name. */
+  outputTopic(name: OutputTopic | (typeof ORGANISATION_TOPICS)[number]): Topic {
+    return name === 'organisation-events' || name === 'organisation-enforcement'
+      ? this.organisationOutputs[name]
+      : this.outputs[name];
+  }
+
   /** Processes everything on the raw log, partition after partition in fixed steps. */
   async drain(onStep?: () => void): Promise<number> {
     let total = 0;

@@ -4,7 +4,7 @@
  */
 import { formatDecimal, parseDecimal } from '../core/decimal.js';
 import type { EmbeddedEngine } from './engine.js';
-import type { OutputTopic } from './processor.js';
+import { topicValues } from './topic-values.js';
 
 export interface EngineSummary {
   records_in: number;
@@ -16,24 +16,8 @@ export interface EngineSummary {
   enforcement_commands: number;
 }
 
-async function* values(
-  engine: EmbeddedEngine,
-  topic: OutputTopic | 'organisation-events' | 'organisation-enforcement',
-): AsyncGenerator<string> {
-  const log =
-    topic === 'organisation-events' || topic === 'organisation-enforcement'
-      ? engine.organisationOutputs[topic]
-      : engine.outputs[topic];
-  for (let p = 0; p < log.partitions; p++) {
-    let offset = await log.startOffset(p);
-    for (;;) {
-      const batch = await log.read(p, offset, 10_000);
-      if (batch.length === 0) break;
-      for (const record of batch) yield record.value.toString('utf8');
-      offset = (batch[batch.length - 1]?.offset ?? offset) + 1;
-    }
-  }
-}
+const values = (engine: EmbeddedEngine, topic: Parameters<EmbeddedEngine['outputTopic']>[0]) =>
+  topicValues(engine.outputTopic(topic));
 
 const COST = /"cost":(-?\d+(?:\.\d+)?)/;
 const CURRENCY = /"currency":\{"id":\d+,"code":"([A-Z]{3})"/;
