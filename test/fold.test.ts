@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { DataCdr, RawRecord, SignalingRecord, SmsRecord } from '../src/contracts/raw.js';
 import { emptyOutputs, PartitionFold } from '../src/core/fold.js';
 import { idPosition, outputId } from '../src/core/ids.js';
-import { toJson } from '../src/core/output.js';
+import { type EmnifyUsageRecord, toJson, usageFromJson } from '../src/core/output.js';
 import { sessionId } from '../src/core/session-id.js';
 import { Directory } from '../src/reference/directory.js';
 import type { ReferenceData } from '../src/reference/types.js';
@@ -439,5 +439,78 @@ describe('quotas, limits and enforcement in the fold', () => {
       [11, 'Blocking data access for endpoint, traffic limit exceeded.'],
     ]);
     expect(out.enforcement.map((c) => [c.action, c.scope])).toEqual([['BLOCK', 'DATA']]);
+  });
+});
+
+describe('edge cases found in review', () => {
+  it('spreads the expiry of many quotas over the following inputs instead of running out of ids', () => {
+    const world = smallWorld();
+    const base = world.sims?.[0] as NonNullable<typeof world.sims>[number];
+    const template = world.endpoints?.[0] as NonNullable<typeof world.endpoints>[number];
+    for (let k = 0; k < 80; k++) {
+      world.sims?.push({
+        ...base,
+        id: 1000 + k,
+        iccid: `8988303000000${String(1000 + k).padStart(6, '0')}`,
+        imsis: [
+          {
+            id: 50_000 + k,
+            imsi: `29505000000${String(1000 + k).padStart(4, '0')}`,
+            import_date: base.production_date,
+          },
+        ],
+      });
+      world.endpoints?.push({ ...template, id: 1000 + k, name: `q-${k}`, sim_id: 1000 + k });
+    }
+    const commands = Array.from(
+      { length: 80 },
+      (_, k): RawRecord => ({
+        kind: 'command',
+        record: {
+          command_id: `q${k}`,
+          timestamp: T0,
+          type: 'QUOTA_ASSIGN',
+          endpoint_id: 1000 + k,
+          service: 'DATA',
+          volume: '1',
+          expiry_date: T0 + HOUR,
+          threshold_percentage: null,
+          action_on_exhaustion: 'BLOCK',
+          peak_throughput: null,
+          auto_refill: false,
+          issued_by: null,
+        },
+      }),
+    );
+    const later = [
+      signaling('UPDATE_LOCATION', T0 + 2 * HOUR),
+      signaling('UPDATE_GPRS_LOCATION', T0 + 2 * HOUR + 1),
+      signaling('UPDATE_LOCATION', T0 + 2 * HOUR + 2, { record_id: 'again' }),
+    ];
+    const { out } = fold([...commands, ...later], world);
+    expect(out.events.filter((e) => e.event_type.id === 60)).toHaveLength(80);
+    expect(out.enforcement).toHaveLength(80);
+    expect(out.deadLetters).toEqual([]);
+  });
+
+  it('reads back usage whose cost is below one millionth exactly', () => {
+    const world = smallWorld();
+    const zone = world.tariffs[0]?.ratezones[0];
+    if (zone) zone.rates.data_per_mb = '0.001';
+    const { out } = fold([cdr(1, T0, T0 + 1000, 100, 0)], world);
+    const record = out.usage[0]?.record as EmnifyUsageRecord;
+    expect(record.cost).toBe('0.0000009766'); // 1 KB at 0.001/MB = 0.0000009765625, half-up
+    expect(usageFromJson(toJson(record)).cost).toBe('0.0000009766');
+  });
+
+  it('skips a repeated signaling transaction, and dead-letters a CDR opened before 2000', () => {
+    const { out } = fold([
+      signaling('UPDATE_LOCATION', T0),
+      signaling('UPDATE_LOCATION', T0),
+      cdr(1, 0, T0, 10, 10),
+    ]);
+    expect(out.events).toHaveLength(1);
+    expect(out.duplicates).toBe(1);
+    expect(out.deadLetters.map((d) => d.reason_code)).toEqual(['IMPOSSIBLE_TIMESTAMP']);
   });
 });

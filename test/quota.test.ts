@@ -75,7 +75,10 @@ describe('data quota', () => {
 
   it('throttles at the peak throughput instead when so configured', () => {
     const quota = assign({ action_on_exhaustion: 'THROTTLE', peak_throughput: 128_000, volume: '1' });
-    const [effect] = consumeQuota(quota, 2n * MB, T0 + 1);
+    // One record past the threshold and past the end: both events, threshold first.
+    const effects = consumeQuota(quota, 2n * MB, T0 + 1);
+    expect(effects.map((e) => e.event)).toEqual(['DATA_QUOTA_THRESHOLD', 'DATA_QUOTA_USED_UP']);
+    const effect = effects[1];
     expect(effect?.description).toBe('Data quota used up; throughput is limited to 128 kbit/s.');
     expect(effect?.enforce).toEqual({
       action: 'THROTTLE',
@@ -117,6 +120,19 @@ describe('data quota', () => {
       ['DATA_QUOTA_ASSIGNED', undefined],
       ['GENERIC', 'UNBLOCK'],
     ]);
+  });
+
+  it('lifts the block of an exhausted quota when it is deleted', () => {
+    const quota = assign({ volume: '1' });
+    consumeQuota(quota, 2n * MB, T0 + 1);
+    const { effects } = applyQuotaCommand(quota, command({ type: 'QUOTA_DELETE', timestamp: T0 + 2 }));
+    expect(effects.map((e) => [e.event, e.enforce?.action])).toEqual([['DATA_QUOTA_DELETED', 'UNBLOCK']]);
+  });
+
+  it('refuses a fractional SMS quota', () => {
+    expect(() => applyQuotaCommand(undefined, command({ service: 'SMS', volume: '0.5' }))).toThrow(
+      /is not a whole number/,
+    );
   });
 
   it('deletes with event 57, and refuses broken commands with the field named', () => {

@@ -17,7 +17,7 @@ import type { Directory } from '../reference/directory.js';
 import type { Country, Operator, Ratezone, Tariff } from '../reference/types.js';
 import { formatDecimal } from './decimal.js';
 import { buildEvent, type EventSpec, type EventSubject, isoTime } from './events.js';
-import { outputId } from './ids.js';
+import { MAX_SUB, outputId } from './ids.js';
 import {
   countEndpointUsage,
   type EndpointLimits,
@@ -60,6 +60,8 @@ export interface PartitionState {
   seenCdrs: Map<string, number>;
   seenSms: Map<string, number>;
   seenCommands: Map<string, number>;
+  /** Signaling record ids (a repeated transaction from the core is skipped). */
+  seenSignaling: Map<string, number>;
   /** Endpoints (directory index) holding a quota: checked for expiry and refill as time passes. */
   withQuota: Set<number>;
   /** Earliest event time at which a quota expires or refills. */
@@ -76,6 +78,7 @@ export function emptyState(): PartitionState {
     seenCdrs: new Map(),
     seenSms: new Map(),
     seenCommands: new Map(),
+    seenSignaling: new Map(),
     withQuota: new Set(),
     nextQuotaDeadline: Number.POSITIVE_INFINITY,
     inclusiveUsed: new Map(),
@@ -96,7 +99,7 @@ export interface RatedUsage {
 
 export interface DeadLetterSpec {
   id: number;
-  stage: 'validate' | 'resolve' | 'rate';
+  stage: 'validate' | 'resolve' | 'rate' | 'fold';
   reason_code: string;
   reason: string;
 }
@@ -131,7 +134,14 @@ class Input {
   nextId(): number {
     return outputId(this.partition, this.offset, this.sub++);
   }
+  /** Ids left for this input (see ids.ts: 64 outputs per input). */
+  get idsLeft(): number {
+    return MAX_SUB + 1 - this.sub;
+  }
 }
+
+/** Ids a record keeps for its own outputs when the quota clock runs on it. */
+const OWN_OUTPUTS = 16;
 
 export class PartitionFold {
   constructor(
@@ -175,7 +185,12 @@ export class PartitionFold {
   }
 
   private advance(time: number, input: Input, out: FoldOutputs): void {
-    if (time <= this.state.watermark) return;
+    if (time <= this.state.watermark) {
+      // Quota transitions that did not fit into the previous input's ids continue here.
+      if (this.state.nextQuotaDeadline <= this.state.watermark)
+        this.quotaClock(this.state.watermark, input, out);
+      return;
+    }
     const hourBefore = Math.floor(this.state.watermark / 3_600_000);
     this.state.watermark = time;
     if (Math.floor(time / 3_600_000) !== hourBefore) this.evictSeen(time - DEDUP_WINDOW_MS);
@@ -189,6 +204,11 @@ export class PartitionFold {
       const device = this.state.devices.get(index);
       for (const quota of [device?.quotas.DATA, device?.quotas.SMS]) {
         if (!quota) continue;
+        // One input has room for 64 outputs: what does not fit waits for the next input.
+        if (quotaDeadline(quota) <= time && input.idsLeft <= OWN_OUTPUTS + 2) {
+          next = time;
+          continue;
+        }
         this.quotaEffects(index, advanceQuota(quota, time), quota.service, time, input, out);
         next = Math.min(next, quotaDeadline(quota));
       }
@@ -198,7 +218,12 @@ export class PartitionFold {
 
   /** Forgets dedup keys older than the window; keys are inserted in roughly event-time order. */
   private evictSeen(before: number): void {
-    for (const seen of [this.state.seenCdrs, this.state.seenSms]) {
+    for (const seen of [
+      this.state.seenCdrs,
+      this.state.seenSms,
+      this.state.seenSignaling,
+      this.state.seenCommands,
+    ]) {
       for (const [key, time] of seen) {
         if (time >= before) break;
         seen.delete(key);
@@ -280,6 +305,11 @@ export class PartitionFold {
     if (!ref) return;
     const net = this.network(record.visited_mcc, record.visited_mnc, input, out);
     if (!net) return;
+    if (this.state.seenSignaling.has(record.record_id)) {
+      out.duplicates++;
+      return;
+    }
+    this.state.seenSignaling.set(record.record_id, record.timestamp);
     this.advance(record.timestamp, input, out);
     const subject = subjectOf(this.dir, ref.index, ref.slot);
     const device = this.deviceState(ref.index);
@@ -486,13 +516,18 @@ export class PartitionFold {
       );
       return;
     }
-    if (cdr.recordOpeningTime > cdr.timeOfLastUsage || cdr.timeOfFirstUsage > cdr.timeOfLastUsage) {
+    const times = [cdr.recordOpeningTime, cdr.timeOfFirstUsage];
+    if (
+      times.some((t) => t < EARLIEST || t >= LATEST) ||
+      cdr.recordOpeningTime > cdr.timeOfLastUsage ||
+      cdr.timeOfFirstUsage > cdr.timeOfLastUsage
+    ) {
       this.reject(
         out,
         input,
         'validate',
         'IMPOSSIBLE_TIMESTAMP',
-        `data CDR ${cdr.nodeID}/${cdr.chargingID}/${cdr.recordSequenceNumber} ends (${cdr.timeOfLastUsage}) before it starts`,
+        `data CDR ${cdr.nodeID}/${cdr.chargingID}/${cdr.recordSequenceNumber} has impossible times: opened ${cdr.recordOpeningTime}, first usage ${cdr.timeOfFirstUsage}, last usage ${cdr.timeOfLastUsage}`,
       );
       return;
     }

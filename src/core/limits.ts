@@ -147,6 +147,10 @@ export function extendEndpointLimit(
       });
     }
   } else {
+    if (amount % 10_000_000_000n !== 0n)
+      throw new RangeError(
+        `LIMIT_EXTENSION: an SMS extension counts messages: ${volume} is not a whole number`,
+      );
     limits.extraSms += amount / 10_000_000_000n;
     if (limits.smsBlocked && policy.sms !== undefined && limits.sms <= BigInt(policy.sms) + limits.extraSms) {
       limits.smsBlocked = false;

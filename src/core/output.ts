@@ -97,9 +97,21 @@ export function toJson(record: EmnifyEvent | EmnifyUsageRecord): string {
     .replace('"cost":"\\u0000C"', `"cost":${cost}`);
 }
 
+/** "9.766e-7" -> "0.0000009766": the digits of a double's shortest form, without an exponent. */
+function plain(text: string): string {
+  const match = /^(-?)(\d)(?:\.(\d+))?e([+-]\d+)$/.exec(text);
+  if (!match) return text;
+  const [, sign, lead, rest = '', exp] = match;
+  const digits = `${lead}${rest}`;
+  const point = 1 + Number(exp);
+  if (point <= 0) return `${sign}0.${'0'.repeat(-point)}${digits}`;
+  if (point >= digits.length) return `${sign}${digits}${'0'.repeat(point - digits.length)}`;
+  return `${sign}${digits.slice(0, point)}.${digits.slice(point)}`;
+}
+
 /** Numbers of up to 15 significant digits survive a trip through a double exactly. */
 function exact(value: unknown): string {
-  const text = String(value);
+  const text = plain(String(value));
   if (text.replace(/^-?0*\.?0*|\.|e.*$/g, '').length > 15 || /e/i.test(text)) {
     throw new RangeError(`${text} has more digits than a double holds exactly`);
   }

@@ -50,6 +50,8 @@ const STATUS_ID: Record<QuotaStatus, number> = { ACTIVE: 1, EXHAUSTED: 2, EXPIRE
 function units(service: QuotaService, volume: string): bigint {
   const value = parseDecimal(volume);
   if (value < 0n) throw new RangeError(`quota volume ${volume} is negative`);
+  if (service === 'SMS' && value % 10_000_000_000n !== 0n)
+    throw new RangeError(`an SMS quota volume counts messages: ${volume} is not a whole number`);
   return service === 'DATA' ? mbToBytes(value) : value / 10_000_000_000n;
 }
 
@@ -115,10 +117,15 @@ export function applyQuotaCommand(
   const t = command.timestamp;
   if (command.type === 'QUOTA_DELETE') {
     if (!current) return { quota: undefined, effects: [] };
-    return {
-      quota: undefined,
-      effects: [{ event: names.deleted, description: `${names.noun} quota deleted.`, detail: null }],
+    const deleted: QuotaEffect = {
+      event: names.deleted,
+      description: `${names.noun} quota deleted.`,
+      detail: null,
     };
+    // A quota that was denying service takes its block with it.
+    if (current.status !== 'ACTIVE')
+      deleted.enforce = { action: 'UNBLOCK', peakThroughput: null, reason: `${names.noun} quota deleted` };
+    return { quota: undefined, effects: [deleted] };
   }
   if (command.type !== 'QUOTA_ASSIGN' && command.type !== 'QUOTA_TOP_UP')
     return { quota: current, effects: [] };
@@ -250,12 +257,7 @@ export function consumeQuota(quota: Quota, amount: bigint, t: number): QuotaEffe
   const names = NAMES[quota.service];
   const effects: QuotaEffect[] = [];
   const threshold = thresholdVolume(quota);
-  if (
-    !quota.thresholdFired &&
-    quota.thresholdPercentage > 0 &&
-    quota.remaining < threshold &&
-    quota.remaining > 0n
-  ) {
+  if (!quota.thresholdFired && quota.thresholdPercentage > 0 && quota.remaining < threshold) {
     quota.thresholdFired = true;
     effects.push({
       event: names.threshold,

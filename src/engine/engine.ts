@@ -47,9 +47,6 @@ function sha256(text: string): string {
 }
 
 export class EmbeddedEngine {
-  /** Newest event time ingested: the clock of log retention (event time, not wall time). */
-  private watermark = 0;
-
   private constructor(
     readonly dataDir: string,
     readonly directory: Directory,
@@ -98,9 +95,14 @@ export class EmbeddedEngine {
     if (!existsSync(configFile)) writeFileSync(configFile, JSON.stringify({ partitions }));
 
     const directory = new Directory(data);
-    let engine: EmbeddedEngine | undefined;
-    // Retention runs on event time: a replay of last month's traffic keeps its last 7 days.
-    const log = await openEmbeddedLog({ dir: join(dataDir, 'log'), now: () => engine?.watermark ?? 0 });
+    // fsync 'always': the commit order (outputs durable, then the snapshot) must hold across
+    // power loss too, not only SIGKILL. Retention stays off for the engine's own topics until
+    // retention can be held back by the slowest consumer's cursor (data streams).
+    const log = await openEmbeddedLog({
+      dir: join(dataDir, 'log'),
+      fsync: 'always',
+      retentionMs: Number.POSITIVE_INFINITY,
+    });
     const raw = await log.topic('raw', partitions);
     const outputs = {} as Record<OutputTopic, Topic>;
     for (const topic of OUTPUT_TOPICS) outputs[topic] = await log.topic(topic, partitions);
@@ -138,7 +140,7 @@ export class EmbeddedEngine {
       store,
       join(dataDir, 'store-intents'),
     );
-    engine = new EmbeddedEngine(
+    return new EmbeddedEngine(
       dataDir,
       directory,
       log,
@@ -151,7 +153,6 @@ export class EmbeddedEngine {
       writer,
       options.batchSize ?? 5_000,
     );
-    return engine;
   }
 
   /** Any output topic of the engine, by name. */
@@ -169,7 +170,6 @@ export class EmbeddedEngine {
       for (const processor of this.processors) {
         const n = await processor.step(this.batchSize);
         step += n;
-        this.watermark = Math.max(this.watermark, processor.state().watermark);
       }
       total += step;
       onStep?.();

@@ -94,7 +94,8 @@ export class PartitionProcessor {
     }
     for (const topic of OUTPUT_TOPICS) {
       const end = await this.outputs[topic].endOffset(this.partition);
-      this.skip[topic] = end - (ends?.[topic] ?? 0);
+      // Negative only if outputs the snapshot counts were lost (a power loss without fsync).
+      this.skip[topic] = Math.max(0, end - (ends?.[topic] ?? 0));
     }
   }
 
@@ -116,11 +117,11 @@ export class PartitionProcessor {
     const records = await this.raw.read(this.partition, this.inputOffset, max);
     if (records.length === 0) return 0;
     const out = emptyOutputs();
-    const deadLetters: Buffer[] = [];
+    const deadLetters: { key: string | null; value: Buffer; timestamp: number }[] = [];
     for (const record of records) {
       const decoded = decodeRaw(record.value);
       const before = out.deadLetters.length;
-      if (decoded.ok) this.fold.apply(decoded.raw, this.partition, record.offset, out);
+      if (decoded.ok) this.applySafely(decoded.raw, record.offset, out);
       else
         out.deadLetters.push({
           id: outputId(this.partition, record.offset, 0),
@@ -129,8 +130,10 @@ export class PartitionProcessor {
           reason: decoded.reason,
         });
       for (const dl of out.deadLetters.slice(before)) {
-        deadLetters.push(
-          Buffer.from(
+        deadLetters.push({
+          key: null,
+          timestamp: record.timestamp,
+          value: Buffer.from(
             JSON.stringify({
               id: dl.id,
               timestamp: record.timestamp,
@@ -144,20 +147,45 @@ export class PartitionProcessor {
               payload: record.value.toString('utf8'),
             }),
           ),
-        );
+        });
       }
     }
     this.stats.records += records.length;
     this.stats.deadLetters += out.deadLetters.length;
     this.stats.duplicates += out.duplicates;
-    await this.commit(out, deadLetters, records[records.length - 1]?.timestamp ?? 0);
+    await this.commit(out, deadLetters);
     this.inputOffset = (records[records.length - 1]?.offset ?? this.inputOffset - 1) + 1;
     this.unsnapshotted += records.length;
     if (this.unsnapshotted >= this.snapshotEvery) await this.snapshot();
     return records.length;
   }
 
-  private async commit(out: FoldOutputs, deadLetters: Buffer[], time: number): Promise<void> {
+  /**
+   * A record the fold cannot handle must not stop the partition (every restart would meet
+   * it again): its outputs so far are dropped and it becomes a dead letter with the error.
+   */
+  private applySafely(raw: Parameters<PartitionFold['apply']>[0], offset: number, out: FoldOutputs): void {
+    const lengths = [out.events.length, out.usage.length, out.enforcement.length, out.deadLetters.length];
+    try {
+      this.fold.apply(raw, this.partition, offset, out);
+    } catch (error) {
+      out.events.length = lengths[0] as number;
+      out.usage.length = lengths[1] as number;
+      out.enforcement.length = lengths[2] as number;
+      out.deadLetters.length = lengths[3] as number;
+      out.deadLetters.push({
+        id: outputId(this.partition, offset, 0),
+        stage: 'fold',
+        reason_code: 'PROCESSING_FAILED',
+        reason: `the engine could not process this record: ${(error as Error).message}`,
+      });
+    }
+  }
+
+  private async commit(
+    out: FoldOutputs,
+    deadLetters: { key: string | null; value: Buffer; timestamp: number }[],
+  ): Promise<void> {
     const values: Record<OutputTopic, { key: string | null; value: Buffer; timestamp: number }[]> = {
       events: out.events.map((e) => ({
         key: e.endpoint ? String(e.endpoint.id) : null,
@@ -174,7 +202,7 @@ export class PartitionProcessor {
         value: Buffer.from(JSON.stringify(c)),
         timestamp: c.timestamp,
       })),
-      'dead-letters': deadLetters.map((value) => ({ key: null, value, timestamp: time })),
+      'dead-letters': deadLetters,
     };
     await Promise.all(
       OUTPUT_TOPICS.map(async (topic) => {
