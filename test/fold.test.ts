@@ -514,3 +514,24 @@ describe('edge cases found in review', () => {
     expect(out.deadLetters.map((d) => d.reason_code)).toEqual(['IMPOSSIBLE_TIMESTAMP']);
   });
 });
+
+describe('monthly reset on the 1st', () => {
+  it('unblocks an endpoint blocked by its monthly limit when event time reaches the 1st, whoever sent the record', () => {
+    const world = smallWorld();
+    world.service_profiles[0] = {
+      ...world.service_profiles[0],
+      limits: { data_mb: '1' },
+    } as (typeof world.service_profiles)[0];
+    const feb = Date.UTC(2026, 1, 1, 0, 5);
+    const { out } = fold(
+      [cdr(1, T0, T0 + 1000, 2_000_000, 0), signaling('UPDATE_LOCATION', feb, { imsi: '295050000000103' })],
+      world,
+    );
+    expect(
+      out.enforcement.map((c) => [c.action, c.endpoint_id, new Date(c.timestamp).toISOString()]),
+    ).toEqual([
+      ['BLOCK', 1, '2026-01-05T00:00:01.000Z'],
+      ['UNBLOCK', 1, '2026-02-01T00:00:00.000Z'],
+    ]);
+  });
+});

@@ -23,7 +23,9 @@ import {
   type EndpointLimits,
   extendEndpointLimit,
   type LimitEffect,
+  monthOf,
   newEndpointLimits,
+  rollEndpointMonth,
 } from './limits.js';
 import { CURRENCIES, type EmnifyEvent, type EmnifyUsageRecord } from './output.js';
 import { advanceQuota, applyQuotaCommand, consumeQuota, type Quota, type QuotaEffect } from './quota.js';
@@ -66,6 +68,8 @@ export interface PartitionState {
   withQuota: Set<number>;
   /** Earliest event time at which a quota expires or refills. */
   nextQuotaDeadline: number;
+  /** Endpoints blocked by a monthly limit: unblocked when event time reaches the 1st. */
+  limitBlocked: Set<number>;
   /** Billable bytes used against a zone's inclusive volume: endpoint/zone/month -> bytes. */
   inclusiveUsed: Map<string, bigint>;
   /** Highest event time seen. */
@@ -81,6 +85,7 @@ export function emptyState(): PartitionState {
     seenSignaling: new Map(),
     withQuota: new Set(),
     nextQuotaDeadline: Number.POSITIVE_INFINITY,
+    limitBlocked: new Set(),
     inclusiveUsed: new Map(),
     watermark: 0,
   };
@@ -186,11 +191,13 @@ export class PartitionFold {
 
   private advance(time: number, input: Input, out: FoldOutputs): void {
     if (time <= this.state.watermark) {
-      // Quota transitions that did not fit into the previous input's ids continue here.
+      // Transitions that did not fit into the previous input's ids continue here.
       if (this.state.nextQuotaDeadline <= this.state.watermark)
         this.quotaClock(this.state.watermark, input, out);
+      this.monthClock(this.state.watermark, input, out);
       return;
     }
+    this.monthClock(time, input, out);
     const hourBefore = Math.floor(this.state.watermark / 3_600_000);
     this.state.watermark = time;
     if (Math.floor(time / 3_600_000) !== hourBefore) this.evictSeen(time - DEDUP_WINDOW_MS);
@@ -214,6 +221,20 @@ export class PartitionFold {
       }
     }
     this.state.nextQuotaDeadline = next;
+  }
+
+  /** Monthly limits reset on the 1st (UTC, event time): blocked endpoints are let go then. */
+  private monthClock(time: number, input: Input, out: FoldOutputs): void {
+    if (this.state.limitBlocked.size === 0) return;
+    const date = new Date(time);
+    const first = Date.UTC(date.getUTCFullYear(), date.getUTCMonth(), 1);
+    for (const index of [...this.state.limitBlocked].sort((a, b) => a - b)) {
+      const limits = this.state.devices.get(index)?.limits;
+      if (!limits || limits.month >= monthOf(time)) continue;
+      if (input.idsLeft <= OWN_OUTPUTS + 1) return; // the rest on the next input
+      this.limitEffects(index, rollEndpointMonth(limits, first), first, input, out);
+      this.state.limitBlocked.delete(index);
+    }
   }
 
   /** Forgets dedup keys older than the window; keys are inserted in roughly event-time order. */
@@ -864,6 +885,7 @@ export class PartitionFold {
           detail: null,
         }),
       );
+      if (effect.enforce?.action === 'BLOCK') this.state.limitBlocked.add(index);
       if (effect.enforce)
         this.enforce(
           index,
