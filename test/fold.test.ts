@@ -535,3 +535,46 @@ describe('monthly reset on the 1st', () => {
     ]);
   });
 });
+
+describe('blocks from different rules', () => {
+  it('keeps an endpoint blocked by its monthly limit when its exhausted quota is topped up', () => {
+    const world = smallWorld();
+    world.service_profiles[0] = {
+      ...world.service_profiles[0],
+      limits: { data_mb: '1' },
+    } as (typeof world.service_profiles)[0];
+    const quota = (fields: Partial<import('../src/contracts/raw.js').EngineCommand>): RawRecord => ({
+      kind: 'command',
+      record: {
+        command_id: `c-${fields.type}`,
+        timestamp: T0,
+        type: 'QUOTA_ASSIGN',
+        endpoint_id: 1,
+        service: 'DATA',
+        volume: '1',
+        expiry_date: T0 + 40 * 24 * HOUR,
+        threshold_percentage: null,
+        action_on_exhaustion: 'BLOCK',
+        peak_throughput: null,
+        auto_refill: false,
+        issued_by: null,
+        ...fields,
+      },
+    });
+    const feb = Date.UTC(2026, 1, 1, 0, 5);
+    const { out } = fold(
+      [
+        quota({}),
+        cdr(1, T0, T0 + 1000, 2_000_000, 0), // uses the 1 MB quota up and passes the 1 MB limit
+        quota({ type: 'QUOTA_TOP_UP', volume: '10', timestamp: T0 + 2000 }), // the quota no longer blocks, the limit still does
+        signaling('UPDATE_LOCATION', feb, { imsi: '295050000000103' }), // the 1st: the limit lets go too
+      ],
+      world,
+    );
+    expect(out.enforcement.map((c) => [c.action, c.scope, new Date(c.timestamp).toISOString()])).toEqual([
+      ['BLOCK', 'DATA', '2026-01-05T00:00:01.000Z'],
+      ['BLOCK', 'DATA', '2026-01-05T00:00:01.000Z'],
+      ['UNBLOCK', 'DATA', '2026-02-01T00:00:00.000Z'],
+    ]);
+  });
+});

@@ -54,6 +54,8 @@ export interface DeviceState {
   sessions: Map<string, OpenSession>;
   quotas: { DATA?: Quota; SMS?: Quota };
   limits: EndpointLimits | null;
+  /** What currently blocks or throttles the endpoint, as "DATA:quota", "SMS:limit"... */
+  holds: string[];
 }
 
 export interface PartitionState {
@@ -309,6 +311,7 @@ export class PartitionFold {
         sessions: new Map(),
         quotas: {},
         limits: null,
+        holds: [],
       };
       this.state.devices.set(index, device);
     }
@@ -856,6 +859,7 @@ export class PartitionFold {
           t,
           id,
           out,
+          'quota',
         );
     }
   }
@@ -896,6 +900,7 @@ export class PartitionFold {
           t,
           id,
           out,
+          'limit',
         );
     }
   }
@@ -909,7 +914,23 @@ export class PartitionFold {
     t: number,
     causeEventId: number,
     out: FoldOutputs,
+    rule: 'quota' | 'limit',
   ): void {
+    // Quotas and limits block independently: the core is told to unblock a service only
+    // when no rule holds it any more.
+    const device = this.deviceState(index);
+    const services = scope === 'ALL' ? ['DATA', 'SMS'] : [scope];
+    if (action === 'BLOCK' || action === 'THROTTLE') {
+      for (const service of services)
+        if (!device.holds.includes(`${service}:${rule}`)) device.holds.push(`${service}:${rule}`);
+    } else if (action === 'UNBLOCK') {
+      device.holds = device.holds.filter(
+        (hold) => !services.some((service) => hold === `${service}:${rule}`),
+      );
+      const free = services.filter((service) => !device.holds.some((hold) => hold.startsWith(`${service}:`)));
+      if (free.length === 0) return;
+      scope = free.length === 2 ? 'ALL' : (free[0] as 'DATA' | 'SMS');
+    }
     out.enforcement.push({
       command_id: `enf-${causeEventId}`,
       timestamp: t,
