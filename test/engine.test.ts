@@ -2,11 +2,16 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { CaptureWriter } from '../src/capture/writer.js';
+import type { RawRecord } from '../src/contracts/raw.js';
 import { formatDecimal, parseDecimal } from '../src/core/decimal.js';
 import { usageFromJson } from '../src/core/output.js';
 import { EmbeddedEngine } from '../src/engine/engine.js';
+import { runLive } from '../src/engine/live.js';
+import { Directory } from '../src/reference/directory.js';
 import { generateReferenceData } from '../src/reference/generator.js';
-import { runSimulation } from '../src/simulator/run.js';
+import { runSimulation, simulationHeader } from '../src/simulator/run.js';
+import { CoreSimulator } from '../src/simulator/simulator.js';
 import { openStore } from '../src/storage/index.js';
 import { allOutputs } from './fixtures.js';
 
@@ -75,6 +80,44 @@ describe('embedded engine', () => {
       tables.push([usage, events]);
     }
     expect(tables[1]).toEqual(tables[0]);
+  });
+});
+
+describe('live loop (npm start)', () => {
+  it("hands the engine's enforcement commands to the core, whose blocked devices are then rejected; its capture replays to the same outputs", async () => {
+    const options = { seed: 21, start: Date.UTC(2026, 0, 5), durationMs: 12 * 3_600_000 };
+    const sim = new CoreSimulator({ directory: new Directory(reference), ...options });
+    const path = join(dir, 'live.ndjson');
+    const capture = CaptureWriter.open(
+      path,
+      simulationHeader(reference, sim, { ...options, enforcement: 'from the engine' }),
+    );
+    const engine = await EmbeddedEngine.open({ dataDir: join(dir, 'live') }, reference);
+    const live = await runLive({ sim, engine, stepMs: 15 * 60_000, capture });
+    const outputs = await allOutputs(engine);
+    await engine.close();
+
+    // The organisation over its cost limit: one BLOCK per endpoint, all applied by the core.
+    const blocks = (outputs['organisation-enforcement'] ?? []).map((c) => JSON.parse(c));
+    expect(blocks.length).toBeGreaterThan(0);
+    expect(new Set(blocks.map((c) => c.action))).toEqual(new Set(['BLOCK']));
+    expect(live.commands).toBe(blocks.length + (outputs.enforcement?.length ?? 0));
+    expect(sim.stats.enforcementApplied).toBe(live.commands);
+    // The same core without the engine's commands rejects fewer attempts as not allowed.
+    const open = new CoreSimulator({ directory: new Directory(reference), ...options });
+    const sink: RawRecord[] = [];
+    while (open.generate(sink, 100_000)) sink.length = 0;
+    const notAllowed = (s: CoreSimulator) =>
+      Object.entries(s.stats.rejected)
+        .filter(([k]) => k.endsWith(':SERVICE_NOT_ALLOWED'))
+        .reduce((n, [, v]) => n + v, 0);
+    expect(notAllowed(sim)).toBeGreaterThan(notAllowed(open));
+
+    // The capture holds what the core sent: replayed, it gives the same outputs.
+    const replayed = await EmbeddedEngine.open({ dataDir: join(dir, 'live-replay') }, reference);
+    expect((await replayed.replay(path)).processed).toBe(live.processed);
+    expect(await allOutputs(replayed)).toEqual(outputs);
+    await replayed.close();
   });
 });
 

@@ -11,6 +11,7 @@
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import type { EnforcementCommand } from '../contracts/raw.js';
 import { openEmbeddedLog } from '../log/index.js';
 import type { Log, Topic } from '../log/types.js';
 import { Directory } from '../reference/directory.js';
@@ -177,42 +178,92 @@ export class EmbeddedEngine {
     }
   }
 
+  private ingestor: Ingestor | undefined;
+  private processed = 0;
+  private stored = 0;
+  /** One ClickHouse round at a time runs beside the fold (chDB inserts off the main thread). */
+  private storing: Promise<number> | undefined;
+
+  /** Puts capture lines on the raw log; lines it already holds are skipped. Returns how many were new. */
+  async ingest(lines: Iterable<string>): Promise<number> {
+    this.ingestor ??= await Ingestor.open(this.raw, this.directory);
+    for (const line of lines) this.ingestor.add(line);
+    return this.ingestor.flush();
+  }
+
+  /**
+   * Processes what is on the raw log: the fold, the organisation merge as far as it can go,
+   * and a ClickHouse round now and then. Returns the raw records processed.
+   */
+  async process(onStep?: () => void): Promise<number> {
+    const n = await this.drain(onStep);
+    this.processed += n;
+    await this.organisations.drain(false);
+    // ClickHouse likes few large inserts: store in chunks of many processing steps.
+    if (!this.storing && this.processed - this.stored >= STORE_EVERY) {
+      this.stored = this.processed;
+      this.storing = this.writer.drain().finally(() => {
+        this.storing = undefined;
+      });
+    }
+    return n;
+  }
+
+  /** The end of the input: the organisation merge finishes, everything is stored and snapshotted. */
+  async finish(): Promise<void> {
+    await this.organisations.drain(true);
+    // Outputs are durable on the log before they are stored: storage can always catch up.
+    await this.storing;
+    await this.writer.drain();
+    await this.checkpoint();
+  }
+
   /**
    * Runs a capture through the engine to completion: ingest in chunks, process, snapshot.
    * Safe to repeat or resume: lines already on the raw log are not ingested again.
    */
   async replay(capture: string, onProgress?: (progress: EngineProgress) => void): Promise<EngineProgress> {
-    const ingestor = await Ingestor.open(this.raw, this.directory);
+    // A capture is counted from its first line: what the log already holds of it is skipped.
+    this.ingestor = await Ingestor.open(this.raw, this.directory);
     const progress: EngineProgress = { ingested: 0, processed: 0, lag: 0 };
-    let stored = 0;
-    // One ClickHouse round at a time runs beside the fold (chDB inserts off the main thread).
-    let storing: Promise<number> | undefined;
     const report = () => onProgress?.(progress);
+    let chunk: string[] = [];
+    const run = async () => {
+      progress.ingested += await this.ingest(chunk);
+      chunk = [];
+      progress.processed += await this.process(report);
+    };
     for await (const line of captureLines(capture)) {
-      ingestor.add(line);
-      if (ingestor.queued >= this.batchSize * this.processors.length) {
-        progress.ingested += await ingestor.flush();
-        progress.processed += await this.drain(report);
-        await this.organisations.drain(false);
-        // ClickHouse likes few large inserts: store in chunks of many processing steps.
-        if (!storing && progress.processed - stored >= STORE_EVERY) {
-          stored = progress.processed;
-          storing = this.writer.drain().finally(() => {
-            storing = undefined;
-          });
-        }
-      }
+      chunk.push(line);
+      if (chunk.length >= this.batchSize * this.processors.length) await run();
     }
-    progress.ingested += await ingestor.flush();
-    progress.processed += await this.drain(report);
-    // The end of the capture: nothing more can arrive, so the organisation merge may finish.
-    await this.organisations.drain(true);
-    // Outputs are durable on the log before they are stored: storage can always catch up.
-    await storing;
-    await this.writer.drain();
-    await this.checkpoint();
+    await run();
+    await this.finish();
     report();
     return progress;
+  }
+
+  /** Enforcement commands written since `from` (per topic and partition), and where to read next time. */
+  async enforcementSince(from: Map<string, number>): Promise<EnforcementCommand[]> {
+    const commands: EnforcementCommand[] = [];
+    for (const topic of [this.outputs.enforcement, this.organisationOutputs['organisation-enforcement']]) {
+      for (let p = 0; p < topic.partitions; p++) {
+        const key = `${topic.name}/${p}`;
+        let offset = from.get(key) ?? 0;
+        for (;;) {
+          const batch = await topic.read(p, offset, 10_000);
+          if (batch.length === 0) break;
+          for (const record of batch)
+            commands.push(JSON.parse(record.value.toString('utf8')) as EnforcementCommand);
+          offset = (batch[batch.length - 1]?.offset ?? offset) + 1;
+        }
+        from.set(key, offset);
+      }
+    }
+    // In event-time order, whichever topic they came from.
+    return commands.sort(
+      (a, b) => a.timestamp - b.timestamp || (a.cause_event_id ?? 0) - (b.cause_event_id ?? 0),
+    );
   }
 
   /** Snapshots every partition now. */

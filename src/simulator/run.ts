@@ -43,6 +43,32 @@ export function referenceSha256(reference: ReferenceData): string {
   return createHash('sha256').update(JSON.stringify(reference)).digest('hex');
 }
 
+/** The capture header of a simulator run: its arguments and the reference data. */
+export function simulationHeader(
+  reference: ReferenceData,
+  sim: CoreSimulator,
+  run: { seed: number | string; durationMs: number; enforcement: number | 'from the engine' },
+): CaptureHeader {
+  return {
+    format: 'data-streamer/capture',
+    version: 1,
+    created_by: `data-streamer ${VERSION} simulate`,
+    source: {
+      kind: 'simulator',
+      seed: run.seed,
+      devices: sim.deviceCount,
+      duration_ms: run.durationMs,
+      late_cdr_rate: sim.lateCdrRate,
+      duplicate_cdr_rate: sim.duplicateCdrRate,
+      enforcement_commands: run.enforcement,
+    },
+    start: new Date(sim.start).toISOString(),
+    end: new Date(sim.end).toISOString(),
+    reference_sha256: referenceSha256(reference),
+    reference,
+  };
+}
+
 /** Runs the core simulator over a fleet and writes what it produces to a capture file. */
 export async function runSimulation(options: SimulationOptions): Promise<SimulationSummary> {
   const directory = new Directory(options.reference);
@@ -55,24 +81,11 @@ export async function runSimulation(options: SimulationOptions): Promise<Simulat
     ...(options.duplicateCdrRate !== undefined ? { duplicateCdrRate: options.duplicateCdrRate } : {}),
   });
   for (const command of options.enforcement ?? []) sim.enforce(command);
-  const header: CaptureHeader = {
-    format: 'data-streamer/capture',
-    version: 1,
-    created_by: `data-streamer ${VERSION} simulate`,
-    source: {
-      kind: 'simulator',
-      seed: options.seed,
-      devices: directory.endpointCount,
-      duration_ms: options.durationMs,
-      late_cdr_rate: sim.lateCdrRate,
-      duplicate_cdr_rate: sim.duplicateCdrRate,
-      enforcement_commands: options.enforcement?.length ?? 0,
-    },
-    start: new Date(sim.start).toISOString(),
-    end: new Date(sim.end).toISOString(),
-    reference_sha256: referenceSha256(options.reference),
-    reference: options.reference,
-  };
+  const header = simulationHeader(options.reference, sim, {
+    seed: options.seed,
+    durationMs: options.durationMs,
+    enforcement: options.enforcement?.length ?? 0,
+  });
   const writer = CaptureWriter.open(options.out, header);
   const began = performance.now();
   const batchSize = options.rate ? Math.max(1, Math.min(4096, Math.floor(options.rate / 20))) : 4096;

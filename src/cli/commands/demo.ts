@@ -1,21 +1,30 @@
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { CaptureWriter } from '../../capture/writer.js';
 import { EmbeddedEngine } from '../../engine/engine.js';
+import { runLive } from '../../engine/live.js';
 import { summarise } from '../../engine/summary.js';
+import { Directory } from '../../reference/directory.js';
 import { generateReferenceData } from '../../reference/generator.js';
+import { simulationHeader } from '../../simulator/run.js';
+import { CoreSimulator } from '../../simulator/simulator.js';
 import { DataStreamerError } from '../../util/errors.js';
 import { parse, parseDuration, parseInteger } from '../args.js';
-import { formatCount, Progress } from '../progress.js';
+import { formatBar, formatCount, Progress } from '../progress.js';
 import { describeReference, writeReferenceData } from './reference.js';
-import { DEFAULT_START, printSummary, runWithProgress } from './simulate.js';
+import { DEFAULT_START } from './simulate.js';
+
+/** Virtual time the core runs between two turns of the engine. */
+const LIVE_STEP_MS = 15 * 60_000;
 
 export const DEMO_HELP = `Usage: data-streamer demo [--data-dir DIR] [--devices N] [--duration D]
 
-What 'npm start' runs. Generates a fleet of 2,000 devices across real networks, runs the
-core simulator over one virtual day, then runs that traffic through the embedded engine
-(durable log, events, rated usage records, quotas and limits, ClickHouse), with progress
-lines. Everything lands under DIR (default ./data/demo); run it again with a new DIR to
-start over.`;
+What 'npm start' runs. Generates a fleet of 2,000 devices across real networks and runs
+the simulated core and the embedded engine together over one virtual day: the engine
+turns the traffic into events, rated usage records, quota and limit decisions and
+ClickHouse rows, and its enforcement commands (block, throttle, unblock) go back to the
+core as they happen. Everything lands under DIR (default ./data/demo) and is replaced by
+the next run: reference.json, capture.ndjson.gz (the traffic) and engine/ (the data).`;
 
 export async function demoCommand(argv: string[]): Promise<number> {
   const { values } = parse(
@@ -44,40 +53,54 @@ export async function demoCommand(argv: string[]): Promise<number> {
     `Data Streamer demo: a simulated mobile core for ${formatCount(devices)} IoT devices\n${describeReference(reference)}\n`,
   );
   const capture = join(dir, 'capture.ndjson.gz');
-  printSummary(
-    await runWithProgress({
-      reference,
-      seed: 'demo',
-      start: Date.parse(DEFAULT_START),
-      durationMs: parseDuration(values.duration ?? '24h', '--duration'),
-      out: capture,
-    }),
-  );
-
   const engineDir = join(dir, 'engine');
-  console.log(`\nRunning the capture through the embedded engine into ${engineDir} ...`);
+  // The demo starts over each time: its engine data belongs to this run's capture.
+  rmSync(engineDir, { recursive: true, force: true });
+  const durationMs = parseDuration(values.duration ?? '24h', '--duration');
+  const sim = new CoreSimulator({
+    directory: new Directory(reference),
+    seed: 'demo',
+    start: Date.parse(DEFAULT_START),
+    durationMs,
+  });
+  const writer = CaptureWriter.open(
+    capture,
+    simulationHeader(reference, sim, { seed: 'demo', durationMs, enforcement: 'from the engine' }),
+  );
   const engine = await EmbeddedEngine.open({ dataDir: engineDir }, reference);
   const progress = new Progress(true);
   const began = performance.now();
   try {
-    await engine.replay(capture, (p) =>
-      progress.update(
-        () =>
-          `engine  ${formatCount(p.processed)} raw records processed  ${formatCount(p.processed / Math.max((performance.now() - began) / 1000, 1e-3))}/s`,
-      ),
-    );
+    const { processed, commands } = await runLive({
+      sim,
+      engine,
+      stepMs: LIVE_STEP_MS,
+      capture: writer,
+      onTurn: (p) =>
+        progress.update(() => {
+          const fraction = (sim.now - sim.start) / (sim.end - sim.start);
+          const rate = p.processed / Math.max((performance.now() - began) / 1000, 1e-3);
+          return `core -> engine ${formatBar(fraction)} ${(fraction * 100).toFixed(0).padStart(3)}%  virtual ${new Date(sim.now).toISOString().slice(0, 16).replace('T', ' ')}  ${formatCount(p.processed)} records  ${formatCount(rate)}/s  ${formatCount(p.commands)} commands to the core`;
+        }),
+    });
     progress.done();
     const s = await summarise(engine);
     const list = (m: Record<string, number | string>) =>
       Object.entries(m)
         .map(([k, v]) => `${k}: ${typeof v === 'number' ? formatCount(v) : v}`)
         .join(', ') || 'none';
+    const rejected = Object.entries(sim.stats.rejected)
+      .map(([k, v]) => `${k} ${formatCount(v)}`)
+      .join(', ');
     console.log(
       [
+        `${formatCount(processed)} raw records from ${formatCount(devices)} devices over ${values.duration ?? '24h'} of virtual time, in ${((performance.now() - began) / 1000).toFixed(1)} s`,
         `  events            ${list(s.events)}`,
         `  usage records     data ${formatCount(s.usage_records.data)}, SMS ${formatCount(s.usage_records.sms)}`,
         `  cost              ${list(s.cost)}`,
         `  dead letters      ${list(s.dead_letters)}`,
+        `  to the core       ${formatCount(commands)} enforcement commands, applied by the simulated core`,
+        `  rejections        ${rejected || 'none'}`,
       ].join('\n'),
     );
   } finally {
