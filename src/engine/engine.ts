@@ -266,6 +266,14 @@ export class EmbeddedEngine {
     );
   }
 
+  /** The output topics data streams read, by record type (organisation-level events included). */
+  streamSources(): { usage: Topic[]; events: Topic[] } {
+    return {
+      usage: [this.outputs.usage],
+      events: [this.outputs.events, this.organisationOutputs['organisation-events']],
+    };
+  }
+
   /** Snapshots every partition now. */
   async checkpoint(): Promise<void> {
     for (const processor of this.processors) await processor.snapshot();

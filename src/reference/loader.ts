@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { Ajv, type ErrorObject } from 'ajv';
 import { parse as parseYaml } from 'yaml';
 import { ReferenceDataError } from '../util/errors.js';
+import { describeSchemaError, formatPath, valueAt } from '../util/schema-errors.js';
 import { packageRoot } from '../util/paths.js';
 import { checkReferences } from './integrity.js';
 import type { ReferenceData } from './types.js';
@@ -33,20 +34,6 @@ function validate(data: unknown): ErrorObject[] {
   return validator(data) ? [] : [...(validator.errors ?? [])];
 }
 
-/** `/tariffs/2/ratezones/0/rates` -> `tariffs[2].ratezones[0].rates` */
-export function formatPath(pointer: string): string {
-  let out = '';
-  for (const raw of pointer.split('/').slice(1)) {
-    const part = raw.replace(/~1/g, '/').replace(/~0/g, '~');
-    out += /^\d+$/.test(part) ? `[${part}]` : out ? `.${part}` : part;
-  }
-  return out || '(top level)';
-}
-
-function join2(path: string, child: string): string {
-  return path === '(top level)' ? child : `${path}.${child}`;
-}
-
 function describe(error: ErrorObject, data: unknown): string {
   const path = formatPath(error.instancePath);
   const definition = /^#\/definitions\/([a-z0-9_]+)\//.exec(error.schemaPath)?.[1];
@@ -60,27 +47,7 @@ function describe(error: ErrorObject, data: unknown): string {
   ) {
     return `${path}: ${DEFINITION_MESSAGES[definition]}, got ${JSON.stringify(valueAt(data, error.instancePath))}`;
   }
-  switch (error.keyword) {
-    case 'required':
-      return `${join2(path, String(error.params.missingProperty))}: is required`;
-    case 'additionalProperties':
-      return `${join2(path, String(error.params.additionalProperty))}: is not a known field`;
-    case 'enum':
-      return `${path}: must be one of ${(error.params.allowedValues as unknown[]).map((v) => JSON.stringify(v)).join(', ')}, got ${JSON.stringify(valueAt(data, error.instancePath))}`;
-    case 'const':
-      return `${path}: must be ${JSON.stringify(error.params.allowedValue)}`;
-    default:
-      return `${path}: ${error.message ?? 'is invalid'}`;
-  }
-}
-
-function valueAt(data: unknown, pointer: string): unknown {
-  let node = data;
-  for (const part of pointer.split('/').slice(1)) {
-    if (node === null || typeof node !== 'object') return undefined;
-    node = (node as Record<string, unknown>)[part];
-  }
-  return node;
+  return describeSchemaError(error, data);
 }
 
 /** Parses JSON or YAML text (chosen by the file name, then by the first character). */

@@ -1,0 +1,426 @@
+/**
+ * The data streams of an engine: their configuration (stored), one lane per running
+ * stream, and the operations of emnify's API v2 and more: create, read, update, delete,
+ * restart, redrive dead-lettered batches, replay a time range. Every operation is scoped
+ * to an organisation: another organisation's stream is "not found", never "forbidden".
+ */
+import { join } from 'node:path';
+import type { SinkFactory, SinkRecord } from '../../connectors/sinks/types.js';
+import type { CursorStore, Topic } from '../log/types.js';
+import { DataStreamerError } from '../util/errors.js';
+import { type DataStream, maskStream, STATUS, type StatusId, validateStream } from './config.js';
+import { BatchDeadLetters } from './dead-letters.js';
+import { DEFAULT_RETRY, DeliveryFailed, deliver, type RetryPolicy } from './delivery.js';
+import {
+  cursorGroup,
+  emptyMetrics,
+  Lane,
+  type LaneBatching,
+  type LaneMetrics,
+  recordTypeOf,
+  streamLag,
+  toSinkRecord,
+} from './lane.js';
+import { StreamStore } from './store.js';
+
+export class StreamNotFound extends DataStreamerError {
+  constructor(id: string) {
+    super('STREAM_NOT_FOUND', `data stream ${id} not found`);
+    this.name = 'StreamNotFound';
+  }
+}
+
+export interface StreamSources {
+  usage: Topic[];
+  events: Topic[];
+}
+
+export interface StreamManagerOptions {
+  /** Folder for streams.json and the dead-lettered batches. */
+  dir: string;
+  sources: StreamSources;
+  cursors: CursorStore;
+  sinks: ReadonlyMap<string, SinkFactory>;
+  retry?: RetryPolicy;
+  /** Default 1000 ms: records are sent at intervals, as emnify's webhook does. */
+  lingerMs?: number;
+  maxBytes?: number;
+  maxInFlight?: number;
+  pollMs?: number;
+  timeoutMs?: number;
+  now?: () => number;
+  /** Stream ids; default 8 hex characters from crypto.randomUUID (ids are not part of any output). */
+  newId?: () => string;
+}
+
+export interface StreamStatus {
+  stream: DataStream;
+  metrics: Omit<LaneMetrics, 'latency_ms'> & { latency_ms: { p50: number; p99: number } | null };
+  lag: { records: number; seconds: number };
+  dead_lettered_batches: number;
+}
+
+export class StreamManager {
+  private readonly store: StreamStore;
+  private readonly deadLetters: BatchDeadLetters;
+  private readonly lanes = new Map<string, Lane>();
+  private readonly metrics = new Map<string, LaneMetrics>();
+  private readonly now: () => number;
+
+  constructor(private readonly options: StreamManagerOptions) {
+    this.store = new StreamStore(options.dir);
+    this.deadLetters = new BatchDeadLetters(join(options.dir, 'dead-letters'));
+    this.now = options.now ?? Date.now;
+  }
+
+  /** Starts a lane for every running stream. */
+  async start(): Promise<void> {
+    for (const stream of this.store.list()) if (stream.status.id === 1) await this.startLane(stream);
+  }
+
+  async close(): Promise<void> {
+    for (const lane of this.lanes.values()) await lane.stop();
+    this.lanes.clear();
+  }
+
+  list(organisationId: number): DataStream[] {
+    return this.store.list(organisationId).map((s) => this.masked(s));
+  }
+
+  get(organisationId: number, id: string): DataStream {
+    return this.masked(this.owned(organisationId, id));
+  }
+
+  async create(organisationId: number, input: unknown): Promise<DataStream> {
+    const id = this.options.newId?.() ?? crypto.randomUUID().slice(0, 8);
+    const stream = validateStream(input, this.options.sinks, {
+      id,
+      organisationId,
+      createdAt: new Date(this.now()).toISOString(),
+    });
+    await this.setStartCursors(stream);
+    await this.store.put(stream);
+    if (stream.status.id === 1) await this.startLane(stream);
+    return this.masked(stream);
+  }
+
+  /**
+   * Changes a stream: the fields given replace the stored ones (credentials as a whole; a
+   * masked value sent back unchanged keeps the stored secret). Pausing keeps the position.
+   */
+  async update(organisationId: number, id: string, patch: Record<string, unknown>): Promise<DataStream> {
+    const current = this.owned(organisationId, id);
+    const destination = patch.destination as { credentials?: Record<string, unknown> } | undefined;
+    const merged = {
+      name: current.name,
+      data_stream_type: { id: current.data_stream_type.id },
+      destination: {
+        connection_type: current.destination.connection_type,
+        credentials: { ...current.destination.credentials, size: current.size },
+        format: current.destination.format,
+      },
+      filters: current.filters,
+      status: { id: current.status.id === 2 ? 2 : 1 },
+      start: current.start,
+      ...patch,
+    } as Record<string, unknown> & { destination: { credentials: Record<string, unknown> } };
+    if (destination?.credentials)
+      merged.destination.credentials = this.unmask(current, destination.credentials);
+    const next = validateStream(merged, this.options.sinks, {
+      id,
+      organisationId,
+      createdAt: current.created_at,
+    });
+    await this.stopLane(id);
+    await this.store.put(next);
+    if (next.status.id === 1) await this.startLane(next);
+    return this.masked(next);
+  }
+
+  async delete(organisationId: number, id: string): Promise<void> {
+    this.owned(organisationId, id);
+    await this.stopLane(id);
+    await this.store.delete(id);
+    this.deadLetters.removeAll(id);
+    this.metrics.delete(id);
+  }
+
+  /**
+   * Takes a stream out of Error (or Paused) and starts it from its cursor, which sends the
+   * failed batch again. With `skipFailed`, the cursor first moves past the dead-lettered
+   * batches (they stay in the dead-letter store for a later redrive).
+   */
+  async restart(
+    organisationId: number,
+    id: string,
+    options: { skipFailed?: boolean } = {},
+  ): Promise<DataStream> {
+    const stream = this.owned(organisationId, id);
+    await this.stopLane(id);
+    if (options.skipFailed) {
+      for (const { batch } of this.deadLetters.list(id)) {
+        const ends = new Map<string, SinkRecord>();
+        for (const r of batch.records) ends.set(`${r.topic}/${r.partition}`, r);
+        for (const r of ends.values()) {
+          const committed = (await this.options.cursors.get(cursorGroup(id), r.topic, r.partition)) ?? 0;
+          if (committed <= r.offset)
+            await this.options.cursors.commit(cursorGroup(id), r.topic, r.partition, r.offset + 1);
+        }
+      }
+    }
+    const next: DataStream = { ...stream, status: { id: 1, description: STATUS[1] } };
+    delete next.error;
+    await this.store.put(next);
+    await this.startLane(next);
+    return this.masked(next);
+  }
+
+  /** Sends the dead-lettered batches again; each one delivered leaves the store. */
+  async redrive(
+    organisationId: number,
+    id: string,
+  ): Promise<{ batches: number; records: number; failed: number }> {
+    const stream = this.owned(organisationId, id);
+    const sink = this.createSink(stream);
+    const result = { batches: 0, records: 0, failed: 0 };
+    await sink.open();
+    try {
+      for (const { name, batch } of this.deadLetters.list(id)) {
+        try {
+          await deliver(
+            sink,
+            {
+              streamId: id,
+              recordType: recordTypeOf(stream),
+              bare: stream.size === 1,
+              records: batch.records,
+            },
+            this.retry,
+          );
+          this.deadLetters.remove(id, name);
+          result.batches++;
+          result.records += batch.records.length;
+        } catch (error) {
+          if (!(error instanceof DeliveryFailed)) throw error;
+          result.failed++;
+        }
+      }
+    } finally {
+      await sink.close();
+    }
+    return result;
+  }
+
+  /**
+   * Sends the stream's records of an event-time range [from, until) again, beside its
+   * lane and without moving its cursor. Batches that cannot be delivered are dead-lettered.
+   */
+  async replay(
+    organisationId: number,
+    id: string,
+    range: { from: number; until: number },
+  ): Promise<{ records: number; batches: number; failed: number }> {
+    const stream = this.owned(organisationId, id);
+    const sink = this.createSink(stream);
+    const result = { records: 0, batches: 0, failed: 0 };
+    const batching = this.batching(stream);
+    const send = async (records: SinkRecord[]) => {
+      if (records.length === 0) return;
+      try {
+        await deliver(
+          sink,
+          { streamId: id, recordType: recordTypeOf(stream), bare: stream.size === 1, records },
+          this.retry,
+        );
+        result.records += records.length;
+        result.batches++;
+      } catch (error) {
+        if (!(error instanceof DeliveryFailed)) throw error;
+        result.failed++;
+        await this.deadLetters.add({
+          stream_id: id,
+          failed_at: new Date(this.now()).toISOString(),
+          attempts: error.attempts,
+          error: { code: error.last.code, kind: error.last.kind, message: error.last.message },
+          records,
+        });
+      }
+    };
+    await sink.open();
+    try {
+      let records: SinkRecord[] = [];
+      for (const topic of this.sourcesOf(stream))
+        for (let p = 0; p < topic.partitions; p++) {
+          let offset = Math.max(await topic.offsetForTime(p, range.from), await topic.startOffset(p));
+          const end = await topic.offsetForTime(p, range.until);
+          while (offset < end) {
+            const batch = await topic.read(p, offset, Math.min(batching.maxRecords, end - offset));
+            for (const record of batch) {
+              offset = record.offset + 1;
+              if (record.offset >= end || record.timestamp < range.from || record.timestamp >= range.until)
+                continue;
+              const item = toSinkRecord(stream, topic.name, record);
+              if (item) records.push(item);
+              if (records.length >= batching.maxRecords) {
+                await send(records);
+                records = [];
+              }
+            }
+            if (batch.length === 0) break;
+          }
+        }
+      await send(records);
+    } finally {
+      await sink.close();
+    }
+    return result;
+  }
+
+  async status(organisationId: number, id: string): Promise<StreamStatus> {
+    const stream = this.owned(organisationId, id);
+    const { latency_ms, ...metrics } = this.metrics.get(id) ?? emptyMetrics();
+    const sorted = [...latency_ms].sort((a, b) => a - b);
+    const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] as number;
+    const lag = await streamLag(this.sourcesOf(stream), this.options.cursors, id);
+    return {
+      stream: this.masked(stream),
+      metrics: { ...metrics, latency_ms: sorted.length ? { p50: at(0.5), p99: at(0.99) } : null },
+      lag,
+      dead_lettered_batches: this.deadLetters.list(id).length,
+    };
+  }
+
+  /** Resolves once every running lane (or the one given) has delivered everything on the log, or failed. */
+  async caughtUp(id?: string): Promise<void> {
+    for (const [streamId, lane] of this.lanes) if (id === undefined || id === streamId) await lane.caughtUp();
+  }
+
+  // ---- internals --------------------------------------------------------------------
+
+  private get retry(): RetryPolicy {
+    return this.options.retry ?? DEFAULT_RETRY;
+  }
+
+  private owned(organisationId: number, id: string): DataStream {
+    const stream = this.store.get(id);
+    if (!stream || stream.organisation_id !== organisationId) throw new StreamNotFound(id);
+    return stream;
+  }
+
+  private masked(stream: DataStream): DataStream {
+    return maskStream(stream, this.options.sinks.get(stream.destination.connection_type));
+  }
+
+  /** Credentials sent back as they were read (masked) keep the stored secrets. */
+  private unmask(current: DataStream, credentials: Record<string, unknown>): Record<string, unknown> {
+    const masked = this.masked(current).destination.credentials;
+    const out = { ...credentials };
+    for (const [key, value] of Object.entries(out))
+      if (JSON.stringify(value) === JSON.stringify(masked[key]) && key in current.destination.credentials)
+        out[key] = current.destination.credentials[key];
+    return out;
+  }
+
+  private sourcesOf(stream: DataStream): Topic[] {
+    return stream.data_stream_type.id === 1 ? this.options.sources.usage : this.options.sources.events;
+  }
+
+  private factoryOf(stream: DataStream): SinkFactory {
+    const factory = this.options.sinks.get(stream.destination.connection_type);
+    if (!factory)
+      throw new DataStreamerError(
+        'STREAM_SINK_UNAVAILABLE',
+        `data stream ${stream.id}: connection type ${stream.destination.connection_type} is not available here`,
+      );
+    return factory;
+  }
+
+  private createSink(stream: DataStream) {
+    return this.factoryOf(stream).create(
+      { credentials: stream.destination.credentials, format: stream.destination.format },
+      { organisationId: stream.organisation_id, timeoutMs: this.options.timeoutMs ?? 30_000, now: this.now },
+    );
+  }
+
+  private batching(stream: DataStream): LaneBatching {
+    const own = this.factoryOf(stream).batching?.(stream.destination.credentials) ?? {};
+    return {
+      maxRecords: own.maxRecords ?? stream.size,
+      maxBytes: this.options.maxBytes ?? 4 * 1024 * 1024,
+      lingerMs: own.lingerMs ?? this.options.lingerMs ?? 1000,
+    };
+  }
+
+  /** A new stream's cursors: at the end of the log, its start, or the first record of a time. */
+  private async setStartCursors(stream: DataStream): Promise<void> {
+    for (const topic of this.sourcesOf(stream))
+      for (let p = 0; p < topic.partitions; p++) {
+        const offset =
+          stream.start === 'now'
+            ? await topic.endOffset(p)
+            : stream.start === 'earliest'
+              ? await topic.startOffset(p)
+              : await topic.offsetForTime(p, Date.parse(stream.start));
+        await this.options.cursors.commit(cursorGroup(stream.id), topic.name, p, offset);
+      }
+  }
+
+  private async startLane(stream: DataStream): Promise<void> {
+    const lane = new Lane({
+      stream,
+      sink: this.createSink(stream),
+      sources: this.sourcesOf(stream),
+      cursors: this.options.cursors,
+      deadLetters: this.deadLetters,
+      batching: this.batching(stream),
+      retry: this.retry,
+      maxInFlight: this.options.maxInFlight ?? 2,
+      pollMs: this.options.pollMs ?? 200,
+      now: this.now,
+      metrics: this.metricsOf(stream.id),
+      onFailure: (error) => void this.toError(stream.id, error),
+    });
+    this.lanes.set(stream.id, lane);
+    try {
+      await lane.start();
+    } catch (error) {
+      // The sink could not open (bad credentials, missing destination): the stream is in Error.
+      this.lanes.delete(stream.id);
+      await lane.stop().catch(() => undefined);
+      const e = error as DataStreamerError;
+      await this.setStatus(stream.id, 3, { code: e.code ?? 'STREAM_OPEN_FAILED', message: e.message });
+    }
+  }
+
+  private async stopLane(id: string): Promise<void> {
+    const lane = this.lanes.get(id);
+    this.lanes.delete(id);
+    await lane?.stop();
+  }
+
+  private metricsOf(id: string): LaneMetrics {
+    let metrics = this.metrics.get(id);
+    if (!metrics) {
+      metrics = emptyMetrics();
+      this.metrics.set(id, metrics);
+    }
+    return metrics;
+  }
+
+  private async toError(id: string, error: { code: string; message: string }): Promise<void> {
+    await this.stopLane(id);
+    await this.setStatus(id, 3, error);
+  }
+
+  private async setStatus(
+    id: string,
+    status: StatusId,
+    error?: { code: string; message: string },
+  ): Promise<void> {
+    const stream = this.store.get(id);
+    if (!stream) return;
+    const next: DataStream = { ...stream, status: { id: status, description: STATUS[status] } };
+    if (error) next.error = { ...error, at: new Date(this.now()).toISOString() };
+    await this.store.put(next);
+  }
+}
