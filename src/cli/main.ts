@@ -7,6 +7,7 @@ import { queryCommand } from './commands/query.js';
 import { referenceCommand } from './commands/reference.js';
 import { replayCommand } from './commands/replay.js';
 import { simulateCommand } from './commands/simulate.js';
+import { streamsCommand } from './commands/streams.js';
 
 const HELP = `data-streamer ${VERSION}: stream processing for cellular IoT connectivity data
 
@@ -19,6 +20,7 @@ Commands:
   replay      run a capture through the embedded engine and summarise the result
   query       run SQL against the engine's ClickHouse store
   reference   generate or validate reference data (operators, tariffs, fleet)
+  streams     data streams: deliver usage records and events to webhook, S3, Kinesis, Pub/Sub, Event Hubs
 
 Run data-streamer <command> --help for a command's options.`;
 
@@ -29,6 +31,7 @@ const COMMANDS: Record<string, (argv: string[]) => Promise<number>> = {
   replay: replayCommand,
   query: queryCommand,
   reference: referenceCommand,
+  streams: streamsCommand,
 };
 
 async function main(argv: string[]): Promise<number> {
