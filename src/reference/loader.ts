@@ -3,8 +3,8 @@ import { join } from 'node:path';
 import { Ajv, type ErrorObject } from 'ajv';
 import { parse as parseYaml } from 'yaml';
 import { ReferenceDataError } from '../util/errors.js';
-import { describeSchemaError, formatPath, valueAt } from '../util/schema-errors.js';
 import { packageRoot } from '../util/paths.js';
+import { describeSchemaError, formatPath, valueAt } from '../util/schema-errors.js';
 import { checkReferences } from './integrity.js';
 import type { ReferenceData } from './types.js';
 

@@ -83,6 +83,11 @@ export class StreamManager {
     this.lanes.clear();
   }
 
+  /** Every organisation's streams, masked: for operators, never for an organisation's API. */
+  all(): DataStream[] {
+    return this.store.list().map((s) => this.masked(s));
+  }
+
   list(organisationId: number): DataStream[] {
     return this.store.list(organisationId).map((s) => this.masked(s));
   }

@@ -1,4 +1,4 @@
-import { mkdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { CaptureWriter } from '../../capture/writer.js';
 import { EmbeddedEngine } from '../../engine/engine.js';
@@ -8,6 +8,7 @@ import { Directory } from '../../reference/directory.js';
 import { generateReferenceData } from '../../reference/generator.js';
 import { simulationHeader } from '../../simulator/run.js';
 import { CoreSimulator } from '../../simulator/simulator.js';
+import { settleStreams, streamsOf } from '../../streams/beside-engine.js';
 import { DataStreamerError } from '../../util/errors.js';
 import { parse, parseDuration, parseInteger } from '../args.js';
 import { formatBar, formatCount, Progress } from '../progress.js';
@@ -54,8 +55,10 @@ export async function demoCommand(argv: string[]): Promise<number> {
   );
   const capture = join(dir, 'capture.ndjson.gz');
   const engineDir = join(dir, 'engine');
-  // The demo starts over each time: its engine data belongs to this run's capture.
-  rmSync(engineDir, { recursive: true, force: true });
+  // The demo starts over each time: its engine data belongs to this run's capture. Data
+  // streams configured with 'data-streamer streams' stay, and deliver the new day from its start.
+  for (const entry of existsSync(engineDir) ? readdirSync(engineDir) : [])
+    if (entry !== 'streams') rmSync(join(engineDir, entry), { recursive: true, force: true });
   const durationMs = parseDuration(values.duration ?? '24h', '--duration');
   const sim = new CoreSimulator({
     directory: new Directory(reference),
@@ -68,6 +71,8 @@ export async function demoCommand(argv: string[]): Promise<number> {
     simulationHeader(reference, sim, { seed: 'demo', durationMs, enforcement: 'from the engine' }),
   );
   const engine = await EmbeddedEngine.open({ dataDir: engineDir }, reference);
+  const streams = streamsOf(engine, engineDir);
+  await streams.start();
   const progress = new Progress(true);
   const began = performance.now();
   try {
@@ -103,7 +108,14 @@ export async function demoCommand(argv: string[]): Promise<number> {
         `  rejections        ${rejected || 'none'}`,
       ].join('\n'),
     );
+    const lines = await settleStreams(streams, 30_000);
+    console.log(
+      lines.length > 0
+        ? `  data streams\n${lines.join('\n')}`
+        : '  data streams      none (see data-streamer streams --help)',
+    );
   } finally {
+    await streams.close();
     await engine.close();
   }
   console.log(

@@ -1,6 +1,7 @@
 import { openCapture } from '../../capture/reader.js';
 import { EmbeddedEngine } from '../../engine/engine.js';
 import { summarise } from '../../engine/summary.js';
+import { settleStreams, streamsOf } from '../../streams/beside-engine.js';
 import { UsageError } from '../../util/errors.js';
 import { parse, parseInteger } from '../args.js';
 import { formatCount, Progress } from '../progress.js';
@@ -13,7 +14,8 @@ records, and the state is snapshotted. Prints a summary: records in, dead letter
 reason, events by type, usage records and cost totals per currency (exact).
 
 Resumable: killed half-way, run it again with the same DIR and it carries on; a finished
-replay run again adds nothing.
+replay run again adds nothing. The data streams of DIR (data-streamer streams) deliver
+while it runs.
   --data-dir DIR     where the engine keeps its log, snapshots and reference data
   --partitions N     partitions of a new data dir (default 4)
   --json             print the summary as JSON`;
@@ -44,6 +46,9 @@ export async function replayCommand(argv: string[]): Promise<number> {
     },
     capture.header.reference,
   );
+  // Data streams of this data dir deliver while the replay runs.
+  const streams = streamsOf(engine, values['data-dir']);
+  await streams.start();
   const progress = new Progress(!values.quiet && !values.json);
   const began = performance.now();
   try {
@@ -61,6 +66,7 @@ export async function replayCommand(argv: string[]): Promise<number> {
       seconds,
       records_per_second: Math.round(result.processed / Math.max(seconds, 1e-3)),
     };
+    const streamLines = await settleStreams(streams, 30_000);
     if (values.json) {
       console.log(JSON.stringify(summary, null, 2));
       return 0;
@@ -79,10 +85,12 @@ export async function replayCommand(argv: string[]): Promise<number> {
         `  usage records     data ${formatCount(summary.usage_records.data)}, SMS ${formatCount(summary.usage_records.sms)}`,
         `  cost              ${list(summary.cost)}`,
         `  enforcement       ${formatCount(summary.enforcement_commands)} commands for the core`,
+        ...(streamLines.length > 0 ? ['  data streams', ...streamLines] : []),
       ].join('\n'),
     );
     return 0;
   } finally {
+    await streams.close();
     await engine.close();
   }
 }

@@ -1,8 +1,6 @@
 import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { EmbeddedEngine } from '../../engine/engine.js';
-import { StreamManager } from '../../streams/manager.js';
-import { SINKS } from '../../streams/sinks.js';
+import { streamsOf } from '../../streams/beside-engine.js';
 import { UsageError } from '../../util/errors.js';
 import { parse, parseInstant, parseInteger } from '../args.js';
 
@@ -67,12 +65,7 @@ export async function streamsCommand(argv: string[]): Promise<number> {
     return id;
   };
   const engine = await EmbeddedEngine.open({ dataDir: values['data-dir'] });
-  const manager = new StreamManager({
-    dir: join(values['data-dir'], 'streams'),
-    sources: engine.streamSources(),
-    cursors: engine.log.cursors,
-    sinks: SINKS,
-  });
+  const manager = streamsOf(engine, values['data-dir']);
   try {
     switch (action) {
       case 'list':

@@ -1,0 +1,33 @@
+/**
+ * Data streams running beside an embedded engine (npm start, replay): their lanes follow
+ * the engine's output log while it works, and at the end get a while to catch up.
+ */
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { EmbeddedEngine } from '../engine/engine.js';
+import { StreamManager } from './manager.js';
+import { SINKS } from './sinks.js';
+
+/** Streams of an engine's data directory live in DIR/streams. */
+export function streamsOf(engine: EmbeddedEngine, dataDir: string): StreamManager {
+  return new StreamManager({
+    dir: join(dataDir, 'streams'),
+    sources: engine.streamSources(),
+    cursors: engine.log.cursors,
+    sinks: SINKS,
+  });
+}
+
+/** Waits up to `waitMs` for every running stream to deliver what the log holds; one line per stream. */
+export async function settleStreams(manager: StreamManager, waitMs: number): Promise<string[]> {
+  await Promise.race([manager.caughtUp(), sleep(waitMs)]);
+  const lines: string[] = [];
+  for (const stream of manager.all()) {
+    const s = await manager.status(stream.organisation_id, stream.id);
+    const error = s.stream.error ? ` (${s.stream.error.code})` : '';
+    lines.push(
+      `  stream ${stream.id} "${stream.name}" (organisation ${stream.organisation_id}, ${stream.destination.connection_type}): ${s.stream.status.description}${error}, ${s.metrics.delivered_records} records delivered, ${s.lag.records} behind, ${s.dead_lettered_batches} batches dead-lettered`,
+    );
+  }
+  return lines;
+}
