@@ -62,7 +62,7 @@ describe('embedded store (chdb in process)', () => {
     }
     // A killed holder leaves no lock behind (the engine's lock is a file lock, released with the process).
     const store = await openStore({ kind: 'embedded', dataDir });
-    expect(await store.migrate()).toMatchObject({ version: 4 });
+    expect(await store.migrate()).toMatchObject({ version: 5 });
     await store.close();
   });
 
@@ -73,6 +73,7 @@ describe('embedded store (chdb in process)', () => {
       '2:usage_records:1',
       '3:usage_daily:2',
       '4:dead_letters:1',
+      '5:columns_from_json:2',
     ]);
   });
 });

@@ -7,10 +7,8 @@
  */
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { EmnifyEvent } from '../core/output.js';
-import { usageFromJson } from '../core/output.js';
 import type { Log, LogRecord, Topic } from '../log/types.js';
-import { type DeadLetterRow, eventToRow, type Store, usageToRow } from '../storage/index.js';
+import type { DeadLetterRow, Store } from '../storage/index.js';
 
 const GROUP = 'clickhouse';
 
@@ -71,16 +69,9 @@ export class StoreWriter {
     }
     const token = `${topic}:p${partition}:${from}-${to}`;
     const texts = records.map((r) => r.value.toString('utf8'));
-    if (kind === 'events')
-      await this.store.insertEvents(
-        texts.map((t) => eventToRow(JSON.parse(t) as EmnifyEvent)),
-        token,
-      );
-    else if (kind === 'usage')
-      await this.store.insertUsage(
-        texts.map((t) => usageToRow(usageFromJson(t))),
-        token,
-      );
+    // Events and usage records go in as the JSON text on the log; ClickHouse types the columns.
+    if (kind === 'events') await this.store.insertJson('events', texts, token);
+    else if (kind === 'usage') await this.store.insertJson('usage_records', texts, token);
     else
       await this.store.insertDeadLetters(
         texts.map((t) => JSON.parse(t) as DeadLetterRow),

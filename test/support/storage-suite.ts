@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { formatDecimal, parseDecimal } from '../../src/core/decimal.js';
 import { toJson } from '../../src/core/output.js';
-import { eventToRow } from '../../src/storage/convert.js';
+import { eventToRow, usageToRow } from '../../src/storage/convert.js';
 import { MigrationError, StorageError } from '../../src/storage/errors.js';
 import type { Store } from '../../src/storage/store.js';
 import { deadLetter, emnifyEvent, eventRows, usageRecord, usageRows } from './storage-fixtures.js';
@@ -80,15 +80,17 @@ export function storeSuite(target: StoreTarget): void {
             { version: 2, name: 'usage_records' },
             { version: 3, name: 'usage_daily' },
             { version: 4, name: 'dead_letters' },
+            { version: 5, name: 'columns_from_json' },
           ],
-          version: 4,
+          version: 5,
         });
-        expect(await store.migrate()).toEqual({ applied: [], version: 4 });
+        expect(await store.migrate()).toEqual({ applied: [], version: 5 });
         expect(await store.query('SELECT version, name FROM schema_migrations ORDER BY version')).toEqual([
           { version: 1, name: 'events' },
           { version: 2, name: 'usage_records' },
           { version: 3, name: 'usage_daily' },
           { version: 4, name: 'dead_letters' },
+          { version: 5, name: 'columns_from_json' },
         ]);
         const tables = await store.query(
           `SELECT name, engine, create_table_query LIKE '%non_replicated_deduplication_window = 10000%' AS dedup
@@ -277,6 +279,60 @@ export function storeSuite(target: StoreTarget): void {
       });
     });
 
+    it('fills the typed columns from the JSON text exactly as a row insert does (the engine path)', async () => {
+      // Varied records: SMS with whole volumes, null session and endpoint, costs of 1 to 24 digits.
+      const usage = [
+        ...Array.from({ length: 40 }, (_, k) =>
+          usageRecord(100 + k, {
+            cost:
+              k % 2
+                ? `${k}.${'1234567891'.slice(0, k % 11)}`.replace(/\.$/, '')
+                : `12345678901234.${String(k).padStart(10, '7')}`,
+          }),
+        ),
+        usageRecord(200, {
+          traffic_type: { id: 6, description: 'SMS' },
+          volume: { total: '1', rx: '1', tx: '0' },
+          cost: '0.09',
+          session_id: null,
+          rating: {
+            tariff_version: 1,
+            rate: '0.09',
+            billable_bytes: 0,
+            inclusive: false,
+            rx_bytes: 0,
+            tx_bytes: 0,
+          },
+        }),
+      ];
+      const events = [
+        emnifyEvent(300),
+        emnifyEvent(301, { endpoint: null, sim: null, imsi: null, alert: true }),
+      ];
+      const read = async (store: Store) => ({
+        usage: await store.query('SELECT * EXCEPT json FROM usage_records ORDER BY id'),
+        events: await store.query('SELECT * EXCEPT json FROM events ORDER BY id'),
+        daily: await store.query(
+          'SELECT day, endpoint_id, ratezone_id, traffic_type, sum(records) AS n, toString(sum(cost)) AS cost, toString(sum(volume_total)) AS mb FROM usage_daily GROUP BY ALL ORDER BY ALL',
+        ),
+      });
+      const byRows = await withStore(target, 'json-a', async (store) => {
+        await store.insertUsage(usage.map(usageToRow), 'usage:p0:0-41');
+        await store.insertEvents(events.map(eventToRow), 'events:p0:0-2');
+        return read(store);
+      });
+      const byJson = await withStore(target, 'json-b', async (store) => {
+        await store.insertJson('usage_records', usage.map(toJson), 'usage:p0:0-41');
+        await store.insertJson('events', events.map(toJson), 'events:p0:0-2');
+        await store.insertJson('usage_records', usage.map(toJson), 'usage:p0:0-41');
+        return read(store);
+      });
+      expect(byJson.usage).toHaveLength(usage.length);
+      expect(byJson).toEqual(byRows);
+      // ClickHouse prints decimals without trailing zeros.
+      expect(byJson.usage.map((r) => r.cost)).toEqual(usage.map((u) => u.cost.replace(/\.?0+$/, '')));
+    });
+
     it('stores dead-letter payloads byte for byte', async () => {
       await withStore(target, 'dead-letters', async (store) => {
         const binary = Uint8Array.from([0, 255, 10, 34, 92, 39, 0xc3, 0x28, 13]);
@@ -414,7 +470,7 @@ export function storeSuite(target: StoreTarget): void {
         await store.insertUsage(rows, 'persist:1-20');
       });
       await withStore(target, 'persist', async (store) => {
-        expect(await store.migrate()).toEqual({ applied: [], version: 4 });
+        expect(await store.migrate()).toEqual({ applied: [], version: 5 });
         await store.insertUsage(rows, 'persist:1-20');
         expect(await one(store, 'SELECT count() AS n FROM usage_records')).toEqual({ n: '20' });
         expect(await one(store, 'SELECT sum(records) AS n FROM usage_daily')).toEqual({ n: '20' });
