@@ -11,6 +11,7 @@ import { CoreSimulator } from '../../simulator/simulator.js';
 import { settleStreams, streamsOf } from '../../streams/beside-engine.js';
 import { DataStreamerError } from '../../util/errors.js';
 import { parse, parseDuration, parseInteger } from '../args.js';
+import { DemoWebhookReceiver } from '../demo/webhook-receiver.js';
 import { formatBar, formatCount, Progress } from '../progress.js';
 import { describeReference, writeReferenceData } from './reference.js';
 import { DEFAULT_START } from './simulate.js';
@@ -73,6 +74,15 @@ export async function demoCommand(argv: string[]): Promise<number> {
   const engine = await EmbeddedEngine.open({ dataDir: engineDir }, reference);
   const streams = streamsOf(engine, engineDir);
   await streams.start();
+  // A built-in data stream: the first organisation's events to a webhook receiver of the demo's own.
+  const receiver = await DemoWebhookReceiver.start();
+  const organisation = reference.organisations[0] as { id: number; name: string };
+  const demoStream = await streams.create(organisation.id, {
+    name: 'demo: events to a local webhook',
+    data_stream_type: { id: 2 },
+    destination: { connection_type: 'RestAPI', credentials: { url: receiver.url, size: 3000 } },
+    start: 'earliest',
+  });
   const progress = new Progress(true);
   const began = performance.now();
   try {
@@ -85,7 +95,7 @@ export async function demoCommand(argv: string[]): Promise<number> {
         progress.update(() => {
           const fraction = (sim.now - sim.start) / (sim.end - sim.start);
           const rate = p.processed / Math.max((performance.now() - began) / 1000, 1e-3);
-          return `core -> engine ${formatBar(fraction)} ${(fraction * 100).toFixed(0).padStart(3)}%  virtual ${new Date(sim.now).toISOString().slice(0, 16).replace('T', ' ')}  ${formatCount(p.processed)} records  ${formatCount(rate)}/s  ${formatCount(p.commands)} commands to the core`;
+          return `core -> engine ${formatBar(fraction)} ${(fraction * 100).toFixed(0).padStart(3)}%  virtual ${new Date(sim.now).toISOString().slice(0, 16).replace('T', ' ')}  ${formatCount(p.processed)} records  ${formatCount(rate)}/s  ${formatCount(p.commands)} commands to the core  ${formatCount(receiver.records)} events to the webhook`;
         }),
     });
     progress.done();
@@ -109,13 +119,15 @@ export async function demoCommand(argv: string[]): Promise<number> {
       ].join('\n'),
     );
     const lines = await settleStreams(streams, 30_000);
+    console.log(`  data streams\n${lines.join('\n')}`);
     console.log(
-      lines.length > 0
-        ? `  data streams\n${lines.join('\n')}`
-        : '  data streams      none (see data-streamer streams --help)',
+      `  webhook           ${formatCount(receiver.records)} events of ${organisation.name} received at ${receiver.url} in ${formatCount(receiver.requests)} requests; the last one:\n${JSON.stringify(receiver.last).slice(0, 300)}...`,
     );
   } finally {
+    // The built-in stream points at this run's receiver: it goes with it. Streams of your own stay.
+    await streams.delete(organisation.id, demoStream.id).catch(() => undefined);
     await streams.close();
+    await receiver.close();
     await engine.close();
   }
   console.log(

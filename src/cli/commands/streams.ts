@@ -13,10 +13,12 @@ DIR/streams; their lanes run while the engine runs (npm start, replay) or with '
 
 Actions:
   list                         the organisation's streams, credentials masked
-  create --body FILE|JSON      create a stream (prints it, with its id)
+  add --body FILE|JSON         create a stream (prints it, with its id; alias: create)
   show ID                      configuration, status, lag, metrics, dead-lettered batches
-  update ID --body FILE|JSON   change fields (e.g. {"status":{"id":2}} pauses, {"status":{"id":1}} resumes)
-  delete ID
+  update ID --body FILE|JSON   change fields (name, filters, destination, status, ...)
+  pause ID                     stop sending; the stream keeps its position
+  resume ID                    send again from where it stopped, backlog first
+  remove ID                    delete the stream and its dead-lettered batches (alias: delete)
   restart ID [--skip-failed]   out of Error: send again from the cursor, or skip the failed batch
                                (it stays dead-lettered for a redrive)
   redrive ID                   send the dead-lettered batches again
@@ -24,7 +26,7 @@ Actions:
   run [--follow]               deliver what the log holds (and, with --follow, keep going)
 
 Example:
-  data-streamer streams create --data-dir data/demo/engine --organisation 1001 \\
+  data-streamer streams add --data-dir data/demo/engine --organisation 1001 \\
     --body '{"name":"events","data_stream_type":{"id":2},"destination":{"connection_type":"RestAPI","credentials":{"url":"http://127.0.0.1:8080/hook"}},"start":"earliest"}'`;
 
 function readBody(text: string | undefined): unknown {
@@ -71,8 +73,14 @@ export async function streamsCommand(argv: string[]): Promise<number> {
       case 'list':
         print(manager.list(org));
         break;
+      case 'add':
       case 'create':
         print(await manager.create(org, readBody(values.body)));
+        break;
+      case 'pause':
+      case 'resume':
+        print(await manager.update(org, needId(), { status: { id: action === 'pause' ? 2 : 1 } }));
+        if (action === 'resume') await manager.caughtUp(id);
         break;
       case 'show':
         print(await manager.status(org, needId()));
@@ -80,6 +88,7 @@ export async function streamsCommand(argv: string[]): Promise<number> {
       case 'update':
         print(await manager.update(org, needId(), readBody(values.body) as Record<string, unknown>));
         break;
+      case 'remove':
       case 'delete':
         await manager.delete(org, needId());
         console.log(`deleted ${id}`);
