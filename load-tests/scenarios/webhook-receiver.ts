@@ -1,0 +1,40 @@
+/**
+ * A webhook receiver for benchmarks, in a process of its own (as a customer's endpoint
+ * would be): answers 200 to every JSON batch, notes when each record id was acknowledged,
+ * and tells the bench at GET /stats. Prints its URL on the first line of stdout.
+ */
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+const ID = /\{"id":(\d+)/g;
+let records = 0;
+let requests = 0;
+const acked: number[] = [];
+
+const server = createServer((req, res) => {
+  if (req.method === 'GET') {
+    res
+      .writeHead(200, { 'content-type': 'application/json' })
+      .end(JSON.stringify({ records, requests, acked }));
+    return;
+  }
+  const chunks: Buffer[] = [];
+  req.on('data', (c: Buffer) => chunks.push(c));
+  req.on('end', () => {
+    const body = Buffer.concat(chunks).toString('utf8');
+    const now = Date.now();
+    requests++;
+    // Top-level ids only: each record starts with {"id": (the engine's field order).
+    for (const match of body.matchAll(ID)) {
+      if (match.index === 0 || body[match.index - 1] === ',' || body[match.index - 1] === '[') {
+        acked.push(Number(match[1]), now);
+        records++;
+      }
+    }
+    res.writeHead(200).end();
+  });
+});
+server.keepAliveTimeout = 60_000;
+server.listen(0, '127.0.0.1', () => {
+  console.log(`http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`);
+});
