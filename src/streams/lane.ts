@@ -9,6 +9,7 @@
  * batch cannot be delivered, it goes to the dead-letter store, the stream goes to Error
  * and the cursor stays before it, so a restart sends it again.
  */
+import { setMaxListeners } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { RecordType, Sink, SinkBatch, SinkRecord } from '../../connectors/sinks/types.js';
 import type { CursorStore, Topic } from '../log/types.js';
@@ -66,15 +67,48 @@ interface Pending {
 }
 
 /*
- * The few fields a lane needs, read from the record's text without parsing all of it: the
- * engine writes these records (core/output.ts), the first occurrence of each key is the
- * top-level one (a key inside a string value would be escaped as \"key\"), and a full
- * JSON.parse per record would cost more than the delivery.
+ * The few fields a lane needs, read from the record's text without parsing all of it when
+ * the engine wrote it (core/output.ts: compact, `id` first, then the envelope keys in a
+ * fixed order; the first occurrence of each key is the top-level one, since a key inside a
+ * string value is escaped as \"key\"). Any other text is parsed whole.
  */
-const ID = /^\{"id":(\d+)/;
+const ENGINE_WRITTEN = /^\{"id":(\d+),/;
 const ORGANISATION = /"organisation":\{"id":(\d+)/;
 const EVENT_TYPE = /"event_type":\{"id":(\d+)/;
 const ALERT = /"alert":(true|false)/;
+
+interface Fields {
+  id: number;
+  organisationId: number | undefined;
+  eventTypeId: number | undefined;
+  alert: boolean;
+}
+
+function fieldsOf(json: string): Fields {
+  const id = ENGINE_WRITTEN.exec(json)?.[1];
+  const organisation = id === undefined ? undefined : ORGANISATION.exec(json)?.[1];
+  if (id !== undefined && organisation !== undefined) {
+    const type = EVENT_TYPE.exec(json)?.[1];
+    return {
+      id: Number(id),
+      organisationId: Number(organisation),
+      eventTypeId: type === undefined ? undefined : Number(type),
+      alert: ALERT.exec(json)?.[1] === 'true',
+    };
+  }
+  const parsed = JSON.parse(json) as {
+    id: number;
+    organisation?: { id: number };
+    event_type?: { id: number };
+    alert?: boolean;
+  };
+  return {
+    id: parsed.id,
+    organisationId: parsed.organisation?.id,
+    eventTypeId: parsed.event_type?.id,
+    alert: parsed.alert === true,
+  };
+}
 
 /** Turns a log record of an output topic into what a sink sends, or undefined when the stream does not take it. */
 export function toSinkRecord(
@@ -83,16 +117,11 @@ export function toSinkRecord(
   record: { partition: number; offset: number; timestamp: number; key: string | null; value: Buffer },
 ): SinkRecord | undefined {
   const json = record.value.toString('utf8');
-  if (Number(ORGANISATION.exec(json)?.[1]) !== stream.organisation_id) return undefined;
-  const type = EVENT_TYPE.exec(json)?.[1];
-  const eventTypeId = type === undefined ? undefined : Number(type);
-  if (
-    eventTypeId !== undefined &&
-    !matchesFilters(stream.filters, eventTypeId, ALERT.exec(json)?.[1] === 'true')
-  )
-    return undefined;
+  const { id, organisationId, eventTypeId, alert } = fieldsOf(json);
+  if (organisationId !== stream.organisation_id) return undefined;
+  if (eventTypeId !== undefined && !matchesFilters(stream.filters, eventTypeId, alert)) return undefined;
   return {
-    id: Number(ID.exec(json)?.[1]),
+    id,
     topic,
     partition: record.partition,
     offset: record.offset,
@@ -151,7 +180,10 @@ export class Lane {
   /** True while the lane has nothing to send and nothing in flight. */
   private idle = false;
 
-  constructor(private readonly options: LaneOptions) {}
+  constructor(private readonly options: LaneOptions) {
+    // Every attempt in flight listens on it, and a sink may send several requests at once.
+    setMaxListeners(64, this.abort.signal);
+  }
 
   get metrics(): LaneMetrics {
     return this.options.metrics;
@@ -304,7 +336,8 @@ export class Lane {
           message: error.last.message,
           ...(error.last.status === undefined ? {} : { status: error.last.status }),
         },
-        records,
+        // After a partial failure only the records still undelivered; a restart sends the whole batch again.
+        records: error.records,
       });
       this.options.onFailure({ code: error.last.code, message: error.message });
       return false;
