@@ -293,8 +293,12 @@ describe('npm start (demo)', () => {
     expect(stdout).toContain(`Capture:        ${join(dataDir, 'capture.ndjson.gz')}`);
     expect((await readAll(join(dataDir, 'capture.ndjson.gz'))).length).toBeGreaterThan(1000);
     // The built-in data stream delivered events to the demo's own webhook receiver.
-    const received = /webhook\s+([\d,]+) events of .+ received at http:\/\/127\.0\.0\.1:\d+\/emnify/.exec(stdout);
+    const received = /webhook\s+([\d,]+) events of .+ received at http:\/\/127\.0\.0\.1:\d+\/emnify/.exec(
+      stdout,
+    );
     expect(Number(received?.[1]?.replaceAll(',', ''))).toBeGreaterThan(0);
-    expect(stdout).toMatch(/stream \w{8} "demo: events to a local webhook" \(organisation \d+, RestAPI\): Running, [\d,]+ records delivered, 0 behind/);
+    expect(stdout).toMatch(
+      /stream \w{8} "demo: events to a local webhook" \(organisation \d+, RestAPI\): Running, [\d,]+ records delivered, 0 behind/,
+    );
   });
 });

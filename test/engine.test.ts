@@ -83,6 +83,36 @@ describe('embedded engine', () => {
   });
 });
 
+describe('paced replay (--speed)', () => {
+  it('feeds records at N times their own pace, with the same outputs as at full speed', async () => {
+    const small = generateReferenceData({ devices: 60, seed: 4 });
+    const path = join(dir, 'paced.ndjson');
+    await runSimulation({
+      reference: small,
+      seed: 4,
+      start: Date.UTC(2026, 0, 5),
+      durationMs: 2 * 3_600_000,
+      out: path,
+    });
+    const fast = await EmbeddedEngine.open({ dataDir: join(dir, 'paced-max') }, small);
+    await fast.replay(path);
+    const expected = await allOutputs(fast);
+    await fast.close();
+    const paced = await EmbeddedEngine.open({ dataDir: join(dir, 'paced-3600') }, small);
+    const began = performance.now();
+    // Two virtual hours at 3600x: about two seconds, and never sooner than the capture's span allows.
+    await paced.replay(path, undefined, { speed: 3600 });
+    const seconds = (performance.now() - began) / 1000;
+    const lines = readFileSync(path, 'utf8').split('\n');
+    const times = lines
+      .map((l) => Number(/"(?:timeOfLastUsage|timestamp)":(\d+)/.exec(l)?.[1]))
+      .filter((t) => t > 0);
+    expect(seconds).toBeGreaterThanOrEqual((Math.max(...times) - Math.min(...times)) / 3600 / 1000 - 0.06);
+    expect(await allOutputs(paced)).toEqual(expected);
+    await paced.close();
+  });
+});
+
 describe('live loop (npm start)', () => {
   it("hands the engine's enforcement commands to the core, whose blocked devices are then rejected; its capture replays to the same outputs", async () => {
     const options = { seed: 21, start: Date.UTC(2026, 0, 5), durationMs: 12 * 3_600_000 };

@@ -11,6 +11,7 @@
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { EnforcementCommand } from '../contracts/raw.js';
 import { openEmbeddedLog } from '../log/index.js';
 import type { Log, Topic } from '../log/types.js';
@@ -19,7 +20,7 @@ import { validateReferenceData } from '../reference/loader.js';
 import type { ReferenceData } from '../reference/types.js';
 import { openStore, type Store } from '../storage/index.js';
 import { DataStreamerError } from '../util/errors.js';
-import { captureLines, Ingestor } from './ingest.js';
+import { captureLines, Ingestor, lineTime } from './ingest.js';
 import { ORGANISATION_TOPICS, OrganisationRunner } from './organisation-runner.js';
 import { OUTPUT_TOPICS, type OutputTopic, PartitionProcessor } from './processor.js';
 import { StoreWriter } from './store-writer.js';
@@ -222,7 +223,11 @@ export class EmbeddedEngine {
    * Runs a capture through the engine to completion: ingest in chunks, process, snapshot.
    * Safe to repeat or resume: lines already on the raw log are not ingested again.
    */
-  async replay(capture: string, onProgress?: (progress: EngineProgress) => void): Promise<EngineProgress> {
+  async replay(
+    capture: string,
+    onProgress?: (progress: EngineProgress) => void,
+    options: { speed?: number } = {},
+  ): Promise<EngineProgress> {
     // A capture is counted from its first line: what the log already holds of it is skipped.
     this.ingestor = await Ingestor.open(this.raw, this.directory);
     const progress: EngineProgress = { ingested: 0, processed: 0, lag: 0 };
@@ -233,7 +238,22 @@ export class EmbeddedEngine {
       chunk = [];
       progress.processed += await this.process(report);
     };
+    // Paced: a line goes in once wall time since the start reaches its event time since the first line / speed.
+    const pace = options.speed && Number.isFinite(options.speed) ? options.speed : undefined;
+    let first: { time: number; wall: number } | undefined;
     for await (const line of captureLines(capture)) {
+      if (pace) {
+        const time = lineTime(line);
+        if (time !== undefined) {
+          first ??= { time, wall: performance.now() };
+          const wait = first.wall + (time - first.time) / pace - performance.now();
+          // Lines due within the next 50 ms go together; later ones after what is due was processed.
+          if (wait > 50) {
+            await run();
+            await sleep(first.wall + (time - first.time) / pace - performance.now());
+          }
+        }
+      }
       chunk.push(line);
       if (chunk.length >= this.batchSize * this.processors.length) await run();
     }

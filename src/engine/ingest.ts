@@ -20,6 +20,12 @@ const IMSI = /"(?:imsi|servedIMSI)":"(\d{15})"/;
 const ENDPOINT = /"endpoint_id":(\d+)/;
 const TIME = /"(?:timeOfLastUsage|timestamp)":(\d+)/;
 
+/** Event time of a capture line (ms), or undefined for a line without one. */
+export function lineTime(line: string): number | undefined {
+  const time = Number(TIME.exec(line)?.[1]);
+  return Number.isSafeInteger(time) ? time : undefined;
+}
+
 export interface IngestProgress {
   lines: number;
   appended: number;
@@ -93,11 +99,10 @@ export class Ingestor {
     const n = this.seen[p] as number;
     this.seen[p] = n + 1;
     if (n < (this.ends[p] as number)) return;
-    const time = Number(TIME.exec(line)?.[1] ?? 0);
     (this.pending[p] as AppendRecord[]).push({
       key: null,
       value: Buffer.from(line),
-      timestamp: Number.isSafeInteger(time) ? time : 0,
+      timestamp: lineTime(line) ?? 0,
     });
   }
 

@@ -3,10 +3,10 @@ import { EmbeddedEngine } from '../../engine/engine.js';
 import { summarise } from '../../engine/summary.js';
 import { settleStreams, streamsOf } from '../../streams/beside-engine.js';
 import { UsageError } from '../../util/errors.js';
-import { parse, parseInteger } from '../args.js';
+import { parse, parseInteger, parseNumber } from '../args.js';
 import { formatCount, Progress } from '../progress.js';
 
-export const REPLAY_HELP = `Usage: data-streamer replay CAPTURE --data-dir DIR [--partitions N] [--json]
+export const REPLAY_HELP = `Usage: data-streamer replay CAPTURE --data-dir DIR [--speed max|N] [--partitions N] [--json]
 
 Runs a capture through the embedded engine to completion: the raw records go onto the
 durable input log, each partition is folded into connectivity events and rated usage
@@ -17,6 +17,8 @@ Resumable: killed half-way, run it again with the same DIR and it carries on; a 
 replay run again adds nothing. The data streams of DIR (data-streamer streams) deliver
 while it runs.
   --data-dir DIR     where the engine keeps its log, snapshots and reference data
+  --speed max|N      max (default): as fast as possible; N: N times the capture's own pace
+                     (1 = original pace, 60 = an hour of traffic a minute)
   --partitions N     partitions of a new data dir (default 4)
   --json             print the summary as JSON`;
 
@@ -26,6 +28,7 @@ export async function replayCommand(argv: string[]): Promise<number> {
     {
       'data-dir': { type: 'string' },
       partitions: { type: 'string' },
+      speed: { type: 'string' },
       json: { type: 'boolean' },
       quiet: { type: 'boolean' },
     },
@@ -38,6 +41,10 @@ export async function replayCommand(argv: string[]): Promise<number> {
   const file = positionals[0];
   if (!file) throw new UsageError('replay: give the capture file to replay');
   if (!values['data-dir']) throw new UsageError('replay: --data-dir DIR is required');
+  const speed =
+    values.speed === undefined || values.speed === 'max'
+      ? undefined
+      : parseNumber(values.speed, '--speed', 0.001, 1_000_000);
   const capture = await openCapture(file);
   const engine = await EmbeddedEngine.open(
     {
@@ -52,11 +59,14 @@ export async function replayCommand(argv: string[]): Promise<number> {
   const progress = new Progress(!values.quiet && !values.json);
   const began = performance.now();
   try {
-    const result = await engine.replay(file, (p) =>
-      progress.update(() => {
-        const seconds = (performance.now() - began) / 1000;
-        return `replay  ${formatCount(p.processed)} records processed  ${formatCount(p.processed / Math.max(seconds, 1e-3))}/s`;
-      }),
+    const result = await engine.replay(
+      file,
+      (p) =>
+        progress.update(() => {
+          const seconds = (performance.now() - began) / 1000;
+          return `replay  ${formatCount(p.processed)} records processed  ${formatCount(p.processed / Math.max(seconds, 1e-3))}/s`;
+        }),
+      speed === undefined ? {} : { speed },
     );
     progress.done();
     const seconds = (performance.now() - began) / 1000;
