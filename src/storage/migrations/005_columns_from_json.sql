@@ -7,7 +7,7 @@
 -- with a pattern instead, because JSONExtract reads numbers as doubles: the stored cost
 -- has exactly the digits of the record.
 ALTER TABLE events
-    ADD COLUMN _parsed Tuple(
+    ADD COLUMN IF NOT EXISTS _parsed Tuple(
         id UInt64, timestamp String, alert Bool,
         event_type Tuple(id UInt64, description String), event_severity Tuple(id UInt64),
         event_source Tuple(id UInt64), organisation Tuple(id UInt64),
@@ -31,7 +31,7 @@ ALTER TABLE events
     MODIFY COLUMN source DEFAULT tupleElement(tupleElement(_parsed, 'event_source'), 'id');
 
 ALTER TABLE usage_records
-    ADD COLUMN _parsed Tuple(
+    ADD COLUMN IF NOT EXISTS _parsed Tuple(
         id UInt64, start_timestamp String, end_timestamp String, imsi String, session_id Nullable(String),
         endpoint Tuple(id UInt64), organisation Tuple(id UInt64), traffic_type Tuple(id UInt64),
         rating Tuple(rx_bytes UInt64, tx_bytes UInt64, tariff_version UInt32),
