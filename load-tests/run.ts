@@ -72,6 +72,15 @@ const SCENARIOS: Record<string, Scenario> = {
     heapLimitMb: 2048,
     compare: ['records_per_second'],
   },
+  'replay-1m': {
+    description:
+      '1M endpoints in the reference data, 15 virtual minutes, replayed through the engine (the 2 GB RSS goal)',
+    script: 'replay.js',
+    args: ['1000000', '0.25'],
+    heapLimitMb: 2048,
+    compare: ['records_per_second'],
+    unpinned: true,
+  },
   streams: {
     description:
       '5k devices, 6 virtual hours: webhook streams (batches of 3000) drain a backlog, then run beside the engine fed 20,000 raw records/s',
