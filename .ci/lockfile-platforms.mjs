@@ -7,10 +7,10 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 
 const PLATFORMS = {
-  'darwin-arm64': { os: ['darwin'], cpu: ['arm64'] },
-  'darwin-x64': { os: ['darwin'], cpu: ['x64'] },
-  'linux-arm64-gnu': { os: ['linux'], cpu: ['arm64'], libc: ['glibc'] },
-  'linux-x64-gnu': { os: ['linux'], cpu: ['x64'], libc: ['glibc'] },
+  'darwin-arm64': { cpu: ['arm64'], os: ['darwin'] },
+  'darwin-x64': { cpu: ['x64'], os: ['darwin'] },
+  'linux-arm64-gnu': { cpu: ['arm64'], libc: ['glibc'], os: ['linux'] },
+  'linux-x64-gnu': { cpu: ['x64'], libc: ['glibc'], os: ['linux'] },
 };
 
 const lock = JSON.parse(readFileSync('package-lock.json', 'utf8'));
@@ -20,7 +20,16 @@ for (const [name, version] of Object.entries(chdb.optionalDependencies ?? {})) {
   const path = `node_modules/${name}`;
   const platform = PLATFORMS[name.replace('@chdb/lib-', '')];
   if (lock.packages[path] || !platform) continue;
-  lock.packages[path] = { version, ...platform, license: 'Apache-2.0', optional: true };
+  // In npm's own field order, so that a later `npm install` leaves the entry as it is.
+  const { cpu, libc, os } = platform;
+  lock.packages[path] = {
+    version,
+    cpu,
+    ...(libc ? { libc } : {}),
+    license: 'Apache-2.0',
+    optional: true,
+    os,
+  };
   added++;
 }
 const [root, ...rest] = Object.keys(lock.packages);

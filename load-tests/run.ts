@@ -71,6 +71,7 @@ const SCENARIOS: Record<string, Scenario> = {
     args: ['20000', '6'],
     heapLimitMb: 2048,
     compare: ['records_per_second'],
+    unpinned: true,
   },
   'replay-1m': {
     description:
