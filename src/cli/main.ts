@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { DataStreamerError, UsageError } from '../util/errors.js';
 import { VERSION } from '../util/version.js';
+import { captureCommand } from './commands/capture.js';
 import { demoCommand } from './commands/demo.js';
 import { inspectCommand } from './commands/inspect.js';
 import { queryCommand } from './commands/query.js';
@@ -18,6 +19,7 @@ Commands:
   simulate    run the core simulator and write a capture file
   inspect     verify a capture file and summarise what it holds
   replay      run a capture through the embedded engine and summarise the result
+  capture     write the raw records of an engine's log (a time range) to a capture file
   query       run SQL against the engine's ClickHouse store
   reference   generate or validate reference data (operators, tariffs, fleet)
   streams     data streams: deliver usage records and events to webhook, S3, Kinesis, Pub/Sub, Event Hubs
@@ -29,6 +31,7 @@ const COMMANDS: Record<string, (argv: string[]) => Promise<number>> = {
   simulate: simulateCommand,
   inspect: inspectCommand,
   replay: replayCommand,
+  capture: captureCommand,
   query: queryCommand,
   reference: referenceCommand,
   streams: streamsCommand,
