@@ -7,6 +7,7 @@ import { inspectCommand } from './commands/inspect.js';
 import { queryCommand } from './commands/query.js';
 import { referenceCommand } from './commands/reference.js';
 import { replayCommand } from './commands/replay.js';
+import { serveCommand, tokensCommand } from './commands/serve.js';
 import { simulateCommand } from './commands/simulate.js';
 import { streamsCommand } from './commands/streams.js';
 
@@ -23,6 +24,8 @@ Commands:
   query       run SQL against the engine's ClickHouse store
   reference   generate or validate reference data (operators, tariffs, fleet)
   streams     data streams: deliver usage records and events to webhook, S3, Kinesis, Pub/Sub, Event Hubs
+  serve       the management API (data streams, application tokens, metrics) over an engine data dir
+  tokens      application tokens of an organisation for the API: create, list, revoke
 
 Run data-streamer <command> --help for a command's options.`;
 
@@ -35,6 +38,8 @@ const COMMANDS: Record<string, (argv: string[]) => Promise<number>> = {
   query: queryCommand,
   reference: referenceCommand,
   streams: streamsCommand,
+  serve: serveCommand,
+  tokens: tokensCommand,
 };
 
 async function main(argv: string[]): Promise<number> {
