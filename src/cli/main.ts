@@ -3,6 +3,7 @@ import { DataStreamerError, UsageError } from '../util/errors.js';
 import { VERSION } from '../util/version.js';
 import { captureCommand } from './commands/capture.js';
 import { demoCommand } from './commands/demo.js';
+import { diffCommand } from './commands/diff.js';
 import { inspectCommand } from './commands/inspect.js';
 import { queryCommand } from './commands/query.js';
 import { referenceCommand } from './commands/reference.js';
@@ -21,6 +22,7 @@ Commands:
   inspect     verify a capture file and summarise what it holds
   replay      run a capture through the embedded engine and summarise the result
   capture     write the raw records of an engine's log (a time range) to a capture file
+  diff        compare two data dirs' outputs record by record (missing, extra, changed fields)
   query       run SQL against the engine's ClickHouse store
   reference   generate or validate reference data (operators, tariffs, fleet)
   streams     data streams: deliver usage records and events to webhook, S3, Kinesis, Pub/Sub, Event Hubs
@@ -35,6 +37,7 @@ const COMMANDS: Record<string, (argv: string[]) => Promise<number>> = {
   inspect: inspectCommand,
   replay: replayCommand,
   capture: captureCommand,
+  diff: diffCommand,
   query: queryCommand,
   reference: referenceCommand,
   streams: streamsCommand,
