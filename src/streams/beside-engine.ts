@@ -20,7 +20,13 @@ export function streamsOf(engine: EmbeddedEngine, dataDir: string): StreamManage
 
 /** Waits up to `waitMs` for every running stream to deliver what the log holds; one line per stream. */
 export async function settleStreams(manager: StreamManager, waitMs: number): Promise<string[]> {
-  await Promise.race([manager.caughtUp(), sleep(waitMs)]);
+  // The timer is cancelled once the streams caught up, so it never holds the process open.
+  const timer = new AbortController();
+  await Promise.race([
+    manager.caughtUp(),
+    sleep(waitMs, undefined, { signal: timer.signal }).catch(() => undefined),
+  ]);
+  timer.abort();
   const lines: string[] = [];
   for (const stream of manager.all()) {
     const s = await manager.status(stream.organisation_id, stream.id);

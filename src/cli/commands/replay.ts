@@ -1,12 +1,16 @@
+import { accessSync, constants, mkdirSync } from 'node:fs';
 import { openCapture } from '../../capture/reader.js';
 import { EmbeddedEngine } from '../../engine/engine.js';
 import { summarise } from '../../engine/summary.js';
+import { alternativeReference, whatIf } from '../../lab/whatif.js';
+import { formatWhatIf, whatIfJson, writeWhatIfReport } from '../../lab/whatif-report.js';
 import { settleStreams, streamsOf } from '../../streams/beside-engine.js';
 import { UsageError } from '../../util/errors.js';
 import { parse, parseInteger, parseNumber } from '../args.js';
 import { formatCount, Progress } from '../progress.js';
 
-export const REPLAY_HELP = `Usage: data-streamer replay CAPTURE --data-dir DIR [--speed max|N] [--partitions N] [--json]
+export const REPLAY_HELP = `Usage: data-streamer replay CAPTURE --data-dir DIR [--tariff FILE] [--speed max|N] [--partitions N] [--json]
+       data-streamer replay CAPTURE --tariff FILE --diff [--report DIR] [--partitions N] [--json]
 
 Runs a capture through the embedded engine to completion: the raw records go onto the
 durable input log, each partition is folded into connectivity events and rated usage
@@ -20,7 +24,14 @@ while it runs.
   --speed max|N      max (default): as fast as possible; N: N times the capture's own pace
                      (1 = original pace, 60 = an hour of traffic a minute)
   --partitions N     partitions of a new data dir (default 4)
-  --json             print the summary as JSON`;
+  --json             print the summary (or the what-if report) as JSON
+  --tariff FILE      rate with the tariffs of FILE ({ "tariffs": [ ... ] }, JSON or YAML, in the
+                     reference-data shape) in place of the capture's tariffs with the same ids
+  --diff             what-if: replay the capture twice, with its own tariffs and with --tariff,
+                     into temporary data dirs, and report volume, old cost, new cost and delta
+                     per organisation, endpoint and ratezone (docs/what-if.md); no --data-dir
+  --report DIR       with --diff: also write DIR/whatif.csv and DIR/whatif.html, and keep the
+                     two temporary data dirs (their paths are printed)`;
 
 export async function replayCommand(argv: string[]): Promise<number> {
   const { values, positionals } = parse(
@@ -31,6 +42,9 @@ export async function replayCommand(argv: string[]): Promise<number> {
       speed: { type: 'string' },
       json: { type: 'boolean' },
       quiet: { type: 'boolean' },
+      tariff: { type: 'string' },
+      diff: { type: 'boolean' },
+      report: { type: 'string' },
     },
     'replay',
   );
@@ -40,18 +54,44 @@ export async function replayCommand(argv: string[]): Promise<number> {
   }
   const file = positionals[0];
   if (!file) throw new UsageError('replay: give the capture file to replay');
+  const partitions = values.partitions ? parseInteger(values.partitions, '--partitions', 1, 512) : undefined;
+  if (values.report !== undefined && !values.diff) throw new UsageError('replay: --report DIR needs --diff');
+  if (values.diff) {
+    if (!values.tariff)
+      throw new UsageError('replay: --diff needs --tariff FILE (the tariffs to compare with)');
+    if (values['data-dir'])
+      throw new UsageError('replay: --diff replays into two temporary data dirs; leave out --data-dir');
+    if (values.speed !== undefined) throw new UsageError('replay: --speed is not used with --diff');
+    if (values.report !== undefined) {
+      // Before the replays, not after them.
+      try {
+        mkdirSync(values.report, { recursive: true });
+        accessSync(values.report, constants.W_OK);
+      } catch (error) {
+        throw new UsageError(
+          `replay: --report ${values.report} is not a writable directory (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`,
+        );
+      }
+    }
+    return whatIfRun(file, values.tariff, {
+      ...(partitions ? { partitions } : {}),
+      ...(values.report !== undefined ? { report: values.report } : {}),
+      json: Boolean(values.json),
+      quiet: Boolean(values.quiet),
+    });
+  }
   if (!values['data-dir']) throw new UsageError('replay: --data-dir DIR is required');
   const speed =
     values.speed === undefined || values.speed === 'max'
       ? undefined
       : parseNumber(values.speed, '--speed', 0.001, 1_000_000);
   const capture = await openCapture(file);
+  const reference = values.tariff
+    ? alternativeReference(values.tariff, capture.header.reference).reference
+    : capture.header.reference;
   const engine = await EmbeddedEngine.open(
-    {
-      dataDir: values['data-dir'],
-      ...(values.partitions ? { partitions: parseInteger(values.partitions, '--partitions', 1, 512) } : {}),
-    },
-    capture.header.reference,
+    { dataDir: values['data-dir'], ...(partitions ? { partitions } : {}) },
+    reference,
   );
   // Data streams of this data dir deliver while the replay runs.
   const streams = streamsOf(engine, values['data-dir']);
@@ -87,7 +127,7 @@ export async function replayCommand(argv: string[]): Promise<number> {
         .join(', ') || 'none';
     console.log(
       [
-        `Replayed ${file} into ${values['data-dir']} (${formatCount(result.ingested)} records new, ${formatCount(result.processed)} processed in ${seconds.toFixed(2)} s, ${formatCount(summary.records_per_second)}/s)`,
+        `Replayed ${file}${values.tariff ? ` with the tariffs of ${values.tariff}` : ''} into ${values['data-dir']} (${formatCount(result.ingested)} records new, ${formatCount(result.processed)} processed in ${seconds.toFixed(2)} s, ${formatCount(summary.records_per_second)}/s)`,
         `  records in        ${formatCount(summary.records_in)}`,
         `  dead letters      ${list(summary.dead_letters)}`,
         `  repeats skipped   ${formatCount(summary.duplicates_skipped)}`,
@@ -103,4 +143,38 @@ export async function replayCommand(argv: string[]): Promise<number> {
     await streams.close();
     await engine.close();
   }
+}
+
+/** `replay CAPTURE --tariff FILE --diff`: the what-if report. */
+async function whatIfRun(
+  file: string,
+  tariffFile: string,
+  options: { partitions?: number; report?: string; json: boolean; quiet: boolean },
+): Promise<number> {
+  const progress = new Progress(!options.quiet && !options.json);
+  const began = performance.now();
+  const result = await whatIf({
+    capture: file,
+    tariffFile,
+    ...(options.partitions ? { partitions: options.partitions } : {}),
+    keep: options.report !== undefined,
+    onProgress: (run, p) =>
+      progress.update(() => {
+        const seconds = (performance.now() - began) / 1000;
+        return `what-if  ${run === 'old' ? '1/2 capture tariffs' : '2/2 alternative tariffs'}  ${formatCount(p.processed)} records processed  ${seconds.toFixed(0)} s`;
+      }),
+  });
+  progress.done();
+  const files = options.report !== undefined ? writeWhatIfReport(options.report, result) : undefined;
+  if (options.json) {
+    console.log(JSON.stringify({ ...whatIfJson(result), ...(files ? { report: files } : {}) }, null, 2));
+    return 0;
+  }
+  console.log(formatWhatIf(result));
+  if (files) console.log(`\nReport: ${files.csv}, ${files.html}`);
+  if (result.kept)
+    console.log(
+      `Data dirs kept (--report): ${result.kept.old} (capture tariffs), ${result.kept.new} (alternative); remove them when done`,
+    );
+  return 0;
 }
