@@ -1,28 +1,36 @@
 /**
  * Benchmark scenario: a simulated capture replayed through the embedded engine (raw log,
- * fold, output log, snapshots). Prints one JSON line.
+ * fold, output log, snapshots, ClickHouse). The capture is simulated by the CLI in a
+ * process of its own first, so the peak RSS printed is the engine's alone. Prints one
+ * JSON line.
  *   node dist/load-tests/scenarios/replay.js DEVICES DURATION_H
  */
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { openCapture } from '../../src/capture/reader.js';
 import { EmbeddedEngine } from '../../src/engine/engine.js';
-import { generateReferenceData } from '../../src/reference/generator.js';
-import { runSimulation } from '../../src/simulator/run.js';
 
 const [devicesArg = '20000', hoursArg = '6'] = process.argv.slice(2);
 const dir = mkdtempSync(join(tmpdir(), 'bench-replay-'));
-const reference = generateReferenceData({ devices: Number(devicesArg), seed: 'bench' });
 const capture = join(dir, 'capture.ndjson');
-await runSimulation({
-  reference,
-  seed: 'bench',
-  start: Date.UTC(2026, 0, 5),
-  durationMs: Number(hoursArg) * 3_600_000,
-  out: capture,
-});
+execFileSync(process.execPath, [
+  join(import.meta.dirname, '..', '..', 'src', 'cli', 'main.js'),
+  'simulate',
+  '--devices',
+  devicesArg,
+  '--seed',
+  'bench',
+  '--duration',
+  `${Math.round(Number(hoursArg) * 60)}m`,
+  '--out',
+  capture,
+  '--quiet',
+]);
 
-const engine = await EmbeddedEngine.open({ dataDir: join(dir, 'data') }, reference);
+const { header } = await openCapture(capture);
+const engine = await EmbeddedEngine.open({ dataDir: join(dir, 'data') }, header.reference);
 const began = performance.now();
 const cpu = process.cpuUsage();
 const result = await engine.replay(capture);
