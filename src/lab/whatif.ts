@@ -6,16 +6,15 @@
  * Everything is summed exactly: costs and MB as BigInt 10^-10 units (src/core/decimal.ts),
  * bytes as BigInt, never floats.
  */
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parse as parseYaml } from 'yaml';
 import { openCapture } from '../capture/reader.js';
 import { parseDecimal } from '../core/decimal.js';
 import { usageFromJson } from '../core/output.js';
 import { EmbeddedEngine, type EngineProgress } from '../engine/engine.js';
 import { topicValues } from '../engine/topic-values.js';
-import { validateReferenceData } from '../reference/loader.js';
+import { readDataFile, validateReferenceData } from '../reference/loader.js';
 import type { ReferenceData, Tariff } from '../reference/types.js';
 import { DataStreamerError, ReferenceDataError } from '../util/errors.js';
 
@@ -68,17 +67,6 @@ export function delta(row: { old: UsageTotals; new: UsageTotals }): bigint {
   return row.new.cost - row.old.cost;
 }
 
-function parseText(text: string, file: string): unknown {
-  const yaml = /\.ya?ml$/i.test(file) || (!/\.json$/i.test(file) && !/^\s*[{[]/.test(text));
-  try {
-    return yaml ? parseYaml(text) : JSON.parse(text);
-  } catch (error) {
-    throw new ReferenceDataError(file, [
-      `cannot be parsed as ${yaml ? 'YAML' : 'JSON'}: ${(error as Error).message}`,
-    ]);
-  }
-}
-
 /**
  * Reads an alternative-tariffs file `{ "tariffs": [ ... ] }` (JSON or YAML) and returns the
  * capture's reference data with those tariffs in place of the ones with the same id.
@@ -90,15 +78,7 @@ export function alternativeReference(
   file: string,
   reference: ReferenceData,
 ): { reference: ReferenceData; replaced: number[] } {
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (error) {
-    throw new ReferenceDataError(file, [
-      `cannot be read: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`,
-    ]);
-  }
-  const data = parseText(text, file);
+  const data = readDataFile(file);
   if (data === null || typeof data !== 'object' || Array.isArray(data))
     throw new ReferenceDataError(file, ['(top level): must be an object { "tariffs": [ ... ] }']);
   const extra = Object.keys(data).filter((k) => k !== 'tariffs');

@@ -51,7 +51,7 @@ function describe(error: ErrorObject, data: unknown): string {
 }
 
 /** Parses JSON or YAML text (chosen by the file name, then by the first character). */
-function parseText(text: string, file: string): unknown {
+export function parseText(text: string, file: string): unknown {
   const yaml = /\.ya?ml$/i.test(file) || (!/\.json$/i.test(file) && !/^\s*[{[]/.test(text));
   try {
     return yaml ? parseYaml(text) : JSON.parse(text);
@@ -83,7 +83,8 @@ export function parseReferenceData(text: string, file = '<reference data>'): Ref
   return validateReferenceData(parseText(text, file), file);
 }
 
-export function loadReferenceData(file: string): ReferenceData {
+/** A JSON or YAML file's content, not yet validated; a file that cannot be read or parsed is a ReferenceDataError. */
+export function readDataFile(file: string): unknown {
   let text: string;
   try {
     text = readFileSync(file, 'utf8');
@@ -92,5 +93,9 @@ export function loadReferenceData(file: string): ReferenceData {
       `cannot be read: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`,
     ]);
   }
-  return parseReferenceData(text, file);
+  return parseText(text, file);
+}
+
+export function loadReferenceData(file: string): ReferenceData {
+  return validateReferenceData(readDataFile(file), file);
 }
