@@ -18,6 +18,8 @@ export function streamsOf(engine: EmbeddedEngine, dataDir: string): StreamManage
   });
 }
 
+const count = (n: number) => n.toLocaleString('en-US');
+
 /** Waits up to `waitMs` for every running stream to deliver what the log holds; one line per stream. */
 export async function settleStreams(manager: StreamManager, waitMs: number): Promise<string[]> {
   // The timer is cancelled once the streams caught up, so it never holds the process open.
@@ -32,7 +34,7 @@ export async function settleStreams(manager: StreamManager, waitMs: number): Pro
     const s = await manager.status(stream.organisation_id, stream.id);
     const error = s.stream.error ? ` (${s.stream.error.code})` : '';
     lines.push(
-      `  stream ${stream.id} "${stream.name}" (organisation ${stream.organisation_id}, ${stream.destination.connection_type}): ${s.stream.status.description}${error}, ${s.metrics.delivered_records} records delivered, ${s.lag.records} behind, ${s.dead_lettered_batches} batches dead-lettered`,
+      `  stream ${stream.id} "${stream.name}" (organisation ${stream.organisation_id}, ${stream.destination.connection_type}): ${s.stream.status.description}${error}, ${count(s.metrics.delivered_records)} records delivered, ${count(s.lag.records)} behind, ${count(s.dead_lettered_batches)} batches dead-lettered`,
     );
   }
   return lines;

@@ -140,6 +140,7 @@ export async function demoCommand(argv: string[]): Promise<number> {
       `  npx data-streamer query "SELECT tariff_id, ratezone_name, currency, count() AS records, sum(cost) AS cost FROM usage_records GROUP BY ALL ORDER BY cost DESC" --data-dir ${engineDir}`,
       `  npx data-streamer query "SELECT event_type_description, count() FROM events GROUP BY ALL ORDER BY 2 DESC" --data-dir ${engineDir}`,
       `  npx data-streamer inspect ${capture} --sample 5`,
+      `  npx data-streamer serve --data-dir ${engineDir}   # the management API: docs/api.md`,
     ].join('\n'),
   );
   return 0;
