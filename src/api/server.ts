@@ -13,6 +13,8 @@ import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { ErrorObject } from 'ajv';
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyRequest } from 'fastify';
+import { StorageError } from '../storage/errors.js';
+import type { Store } from '../storage/store.js';
 import { StreamConfigError } from '../streams/config.js';
 import { type StreamManager, StreamNotFound } from '../streams/manager.js';
 import { SINKS } from '../streams/sinks.js';
@@ -23,7 +25,9 @@ import { ApiError, type ApiErrorBody, type Caller } from './http.js';
 import { applicationTokensPlugin } from './plugins/application-tokens.js';
 import { AUTH_TOKEN_MINUTES, authPlugin } from './plugins/auth.js';
 import { dataStreamsPlugin } from './plugins/data-streams.js';
+import { eventsPlugin } from './plugins/events.js';
 import { healthPlugin } from './plugins/health.js';
+import { usagePlugin } from './plugins/usage.js';
 import type { TokenStore } from './tokens.js';
 
 export interface ApiOptions {
@@ -42,6 +46,11 @@ export interface ApiOptions {
   ready?: () => boolean;
   /** Connection types the server offers (default: every sink). */
   connectionTypes?: readonly { type: string; formats: readonly string[] }[];
+  /**
+   * The engine's ClickHouse store (EmbeddedEngine.store), read by the event and usage
+   * routes; without it those routes are not served.
+   */
+  store?: Store;
 }
 
 /** JSON bodies nest no deeper than this: deeper ones are refused before anything walks them. */
@@ -130,6 +139,13 @@ function errorBody(error: unknown, request: FastifyRequest): ApiErrorBody {
       error_code: status,
       error_token: TOKENS[status] ?? 'bad_request',
       message: fastifyError.message,
+    };
+  // The store could not answer (a read route): unavailable for now, not the caller's fault.
+  if (error instanceof StorageError)
+    return {
+      error_code: 503,
+      error_token: 'storage_unavailable',
+      message: `${error.code}: the store could not answer`,
     };
   // A destination that failed while the API used it (redrive, replay): the gateway's fault.
   if (error instanceof DataStreamerError)
@@ -232,6 +248,11 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
   await app.register(authPlugin(tokens));
   await app.register(applicationTokensPlugin(tokens));
   await app.register(dataStreamsPlugin(options.streams, connectionTypes));
+  // Served (and in the OpenAPI document) when there is a store to read.
+  if (options.store) {
+    await app.register(eventsPlugin(options.store));
+    await app.register(usagePlugin(options.store));
+  }
   await app.register(
     healthPlugin({
       streams: options.streams,

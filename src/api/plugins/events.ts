@@ -28,7 +28,11 @@ const UINT64_MAX = 2n ** 64n - 1n;
 export type QueryValue = string | string[] | undefined;
 
 /** One value of a non-repeatable parameter, or a problem. */
-export function single(query: Record<string, QueryValue>, name: string, problems: string[]): string | undefined {
+export function single(
+  query: Record<string, QueryValue>,
+  name: string,
+  problems: string[],
+): string | undefined {
   const value = query[name];
   if (Array.isArray(value)) {
     problems.push(`${name}: must be given once`);
@@ -46,10 +50,18 @@ export function uint64(value: string, name: string, problems: string[]): string 
   return BigInt(value).toString();
 }
 
-function smallInt(value: string, name: string, min: number, max: number, problems: string[]): number | undefined {
+function smallInt(
+  value: string,
+  name: string,
+  min: number,
+  max: number,
+  problems: string[],
+): number | undefined {
   const n = /^[0-9]{1,9}$/.test(value) ? Number(value) : Number.NaN;
   if (!(n >= min && n <= max)) {
-    problems.push(`${name}: must be an integer from ${min} to ${max}, got ${JSON.stringify(value.slice(0, 64))}`);
+    problems.push(
+      `${name}: must be an integer from ${min} to ${max}, got ${JSON.stringify(value.slice(0, 64))}`,
+    );
     return undefined;
   }
   return n;
@@ -199,7 +211,9 @@ function eventQuerySchema(withEndpoint: boolean) {
       type: typeList,
       severity: { ...typeList, description: 'severity id(s): 0 Info, 1 Warn, 2 Critical; repeatable' },
       alert: { type: 'string', enum: ['true', 'false'] },
-      ...(withEndpoint ? { endpoint: { type: 'string', pattern: '^[0-9]+$', description: 'endpoint id' } } : {}),
+      ...(withEndpoint
+        ? { endpoint: { type: 'string', pattern: '^[0-9]+$', description: 'endpoint id' } }
+        : {}),
       from: { type: 'string', format: 'date-time', description: 'events at or after this time' },
       until: { type: 'string', format: 'date-time', description: 'events before this time' },
     },

@@ -68,6 +68,7 @@ export async function serveCommand(argv: string[]): Promise<number> {
   let ready = false;
   const app = await buildApi({
     streams,
+    store: engine.store,
     tokens: new TokenStore(join(dir, 'tokens.json')),
     jwtSecret,
     metricsToken,
