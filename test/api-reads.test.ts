@@ -130,6 +130,7 @@ beforeAll(async () => {
     streams,
     tokens,
     store: engine.store,
+    connectivity: (id) => engine.connectivityOf(id),
     jwtSecret: 'a-test-secret-of-at-least-32-bytes!!',
     rateLimit: { max: 1_000_000, timeWindowMs: 60_000 },
   });
@@ -335,6 +336,40 @@ describe('tenancy', () => {
   });
 });
 
+describe('GET /api/v1/endpoint/{id}/connectivity', () => {
+  it('answers what the last event of the endpoint says, and 404 for another organisation’s or an unknown endpoint', async () => {
+    // The last event per endpoint of A, from the log: an accepted Create PDP Context leaves it
+    // Online, a Purge GPRS location Offline.
+    const last = new Map<number, LogEvent>();
+    for (const e of events)
+      if (e.org === orgA && e.endpoint !== null && (last.get(e.endpoint)?.ms ?? -1) <= e.ms)
+        last.set(e.endpoint, e);
+    const online = [...last.values()].find((e) => e.type === 3 && e.severity === 0);
+    const offline = [...last.values()].find((e) => e.type === 16);
+    expect(online).toBeDefined();
+    const r = await get(`/api/v1/endpoint/${online?.endpoint}/connectivity`, jwtA);
+    expect(r.status).toBe(200);
+    expect(r.json).toMatchObject({
+      status: { id: 2, description: 'ONLINE' },
+      last_updated: new Date(online?.ms as number).toISOString(),
+    });
+    expect((r.json as { operator: { name: string } }).operator.name).toBe(
+      (JSON.parse(online?.text as string) as { detail: { name: string } }).detail.name,
+    );
+    if (offline) {
+      const o = await get(`/api/v1/endpoint/${offline.endpoint}/connectivity`, jwtA);
+      expect(o.json).toMatchObject({ status: { id: 0, description: 'OFFLINE' } });
+    }
+    const foreign = await get(`/api/v1/endpoint/${online?.endpoint}/connectivity`, jwtB);
+    const unknown = await get('/api/v1/endpoint/999999999/connectivity', jwtB);
+    expect([foreign.status, unknown.status]).toEqual([404, 404]);
+    expect(foreign.text.replace(String(online?.endpoint), 'X')).toBe(unknown.text.replace('999999999', 'X'));
+    for (const bad of ['abc', '0', '-1', '1e3', '9'.repeat(30)])
+      expect((await get(`/api/v1/endpoint/${bad}/connectivity`, jwtA)).status, bad).toBe(404);
+    expect((await get(`/api/v1/endpoint/${online?.endpoint}/connectivity`)).status).toBe(401);
+  });
+});
+
 describe('malformed queries', () => {
   it('answer 400 naming the parameter, never a 5xx (fuzz)', async () => {
     const endpoint = ofA().find((e) => e.endpoint !== null)?.endpoint as number;
@@ -423,6 +458,7 @@ describe('malformed queries', () => {
       '/api/v1/endpoint/{id}/event',
       '/api/v1/organisation/usage',
       '/api/v1/endpoint/{id}/usage',
+      '/api/v1/endpoint/{id}/connectivity',
     ])
       expect(Object.keys(spec.paths[path] ?? {}), path).toContain('get');
   });

@@ -24,6 +24,7 @@ import { VERSION } from '../util/version.js';
 import { ApiError, type ApiErrorBody, type Caller } from './http.js';
 import { applicationTokensPlugin } from './plugins/application-tokens.js';
 import { AUTH_TOKEN_MINUTES, authPlugin } from './plugins/auth.js';
+import { type ConnectivityLookup, connectivityPlugin } from './plugins/connectivity.js';
 import { dataStreamsPlugin } from './plugins/data-streams.js';
 import { eventsPlugin } from './plugins/events.js';
 import { healthPlugin } from './plugins/health.js';
@@ -51,6 +52,8 @@ export interface ApiOptions {
    * routes; without it those routes are not served.
    */
   store?: Store;
+  /** The engine's view of an endpoint's connectivity; without it the connectivity route is not served. */
+  connectivity?: ConnectivityLookup;
 }
 
 /** JSON bodies nest no deeper than this: deeper ones are refused before anything walks them. */
@@ -252,6 +255,9 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
   if (options.store) {
     await app.register(eventsPlugin(options.store));
     await app.register(usagePlugin(options.store));
+  }
+  if (options.connectivity) {
+    await app.register(connectivityPlugin(options.connectivity));
   }
   await app.register(
     healthPlugin({

@@ -13,6 +13,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { EnforcementCommand } from '../contracts/raw.js';
+import type { Connectivity } from '../core/fold.js';
 import { openEmbeddedLog } from '../log/index.js';
 import type { Log, Topic } from '../log/types.js';
 import { Directory } from '../reference/directory.js';
@@ -36,6 +37,17 @@ export interface EngineOptions {
   batchSize?: number;
   /** Raw records between snapshots of a partition. */
   snapshotEvery?: number;
+}
+
+export interface EndpointConnectivity {
+  organisationId: number;
+  status: Connectivity;
+  operator: { id: number; name: string; mncs: string[]; country: string | null; mcc: string | null } | null;
+  ratType: number | null;
+  lac: number | null;
+  cellId: number | null;
+  /** Event time of the last record that changed it, ms; null when none was seen. */
+  updated: number | null;
 }
 
 export interface EngineProgress {
@@ -291,6 +303,39 @@ export class EmbeddedEngine {
     return {
       usage: [this.outputs.usage],
       events: [this.outputs.events, this.organisationOutputs['organisation-events']],
+    };
+  }
+
+  /**
+   * An endpoint's connectivity as the fold last saw it (up to the last processed record),
+   * with the organisation that owns it; undefined for an id the reference data does not know.
+   */
+  connectivityOf(endpointId: number): EndpointConnectivity | undefined {
+    const index = this.directory.indexOfEndpointId(endpointId);
+    if (index === undefined) return undefined;
+    // The partition of an endpoint's records: its directory index modulo the partitions (see ingest.ts).
+    const device = this.processors[index % this.processors.length]?.state().devices.get(index);
+    const operator =
+      device?.operatorId == null
+        ? undefined
+        : this.directory.data.operators.find((o) => o.id === device.operatorId);
+    const country = operator && this.directory.country(operator.country_id);
+    return {
+      organisationId: this.directory.endpoint(index).organisation_id,
+      status: device?.connectivity ?? 'Offline',
+      operator: operator
+        ? {
+            id: operator.id,
+            name: operator.name,
+            mncs: operator.mncs,
+            country: country?.name ?? null,
+            mcc: country?.mcc ?? null,
+          }
+        : null,
+      ratType: device?.ratType ?? null,
+      lac: device?.lac ?? null,
+      cellId: device?.cellId ?? null,
+      updated: device?.updated ?? null,
     };
   }
 

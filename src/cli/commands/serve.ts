@@ -69,6 +69,7 @@ export async function serveCommand(argv: string[]): Promise<number> {
   const app = await buildApi({
     streams,
     store: engine.store,
+    connectivity: (id) => engine.connectivityOf(id),
     tokens: new TokenStore(join(dir, 'tokens.json')),
     jwtSecret,
     metricsToken,
