@@ -301,7 +301,10 @@ describe('what-if report files', () => {
     capture: 'c<1>.ndjson',
     tariffFile: 'alt.json',
     tariffs: [1],
-    records: { old: { ingested: 2, processed: 2, lag: 0 }, new: { ingested: 2, processed: 2, lag: 0 } },
+    records: {
+      old: { ingested: 2, processed: 2, lag: 0, virtualTime: null },
+      new: { ingested: 2, processed: 2, lag: 0, virtualTime: null },
+    },
     rows: [
       {
         organisation: { id: 1, name: nasty },

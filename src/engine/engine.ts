@@ -54,6 +54,8 @@ export interface EngineProgress {
   ingested: number;
   processed: number;
   lag: number;
+  /** Event time of the latest capture line read so far, ms; null before the first. */
+  virtualTime: number | null;
 }
 
 function sha256(text: string): string {
@@ -242,7 +244,7 @@ export class EmbeddedEngine {
   ): Promise<EngineProgress> {
     // A capture is counted from its first line: what the log already holds of it is skipped.
     this.ingestor = await Ingestor.open(this.raw, this.directory);
-    const progress: EngineProgress = { ingested: 0, processed: 0, lag: 0 };
+    const progress: EngineProgress = { ingested: 0, processed: 0, lag: 0, virtualTime: null };
     const report = () => onProgress?.(progress);
     let chunk: string[] = [];
     const run = async () => {
@@ -254,8 +256,11 @@ export class EmbeddedEngine {
     const pace = options.speed && Number.isFinite(options.speed) ? options.speed : undefined;
     let first: { time: number; wall: number } | undefined;
     for await (const line of captureLines(capture)) {
+      const at = lineTime(line);
+      if (at !== undefined && at > (progress.virtualTime ?? Number.NEGATIVE_INFINITY))
+        progress.virtualTime = at;
       if (pace) {
-        const time = lineTime(line);
+        const time = at;
         if (time !== undefined) {
           first ??= { time, wall: performance.now() };
           const wait = first.wall + (time - first.time) / pace - performance.now();

@@ -7,7 +7,7 @@ import { formatWhatIf, whatIfJson, writeWhatIfReport } from '../../lab/whatif-re
 import { settleStreams, streamsOf } from '../../streams/beside-engine.js';
 import { UsageError } from '../../util/errors.js';
 import { parse, parseInteger, parseNumber } from '../args.js';
-import { formatCount, Progress } from '../progress.js';
+import { formatBar, formatCount, Progress } from '../progress.js';
 
 export const REPLAY_HELP = `Usage: data-streamer replay CAPTURE --data-dir DIR [--tariff FILE] [--speed max|N] [--partitions N] [--json]
        data-streamer replay CAPTURE --tariff FILE --diff [--report DIR] [--partitions N] [--json]
@@ -86,6 +86,8 @@ export async function replayCommand(argv: string[]): Promise<number> {
       ? undefined
       : parseNumber(values.speed, '--speed', 0.001, 1_000_000);
   const capture = await openCapture(file);
+  const start = Date.parse(capture.header.start);
+  const end = Date.parse(capture.header.end);
   const reference = values.tariff
     ? alternativeReference(values.tariff, capture.header.reference).reference
     : capture.header.reference;
@@ -104,7 +106,13 @@ export async function replayCommand(argv: string[]): Promise<number> {
       (p) =>
         progress.update(() => {
           const seconds = (performance.now() - began) / 1000;
-          return `replay  ${formatCount(p.processed)} records processed  ${formatCount(p.processed / Math.max(seconds, 1e-3))}/s`;
+          const rate = `${formatCount(p.processed / Math.max(seconds, 1e-3))}/s`;
+          if (p.virtualTime === null) return `replay  ${formatCount(p.processed)} records  ${rate}`;
+          // How far through the capture's virtual time range, and the time left at this pace.
+          const fraction = Math.min(1, Math.max(0, (p.virtualTime - start) / Math.max(end - start, 1)));
+          const eta = fraction > 0 ? (seconds * (1 - fraction)) / fraction : Number.NaN;
+          const virtual = new Date(p.virtualTime).toISOString().slice(0, 19).replace('T', ' ');
+          return `replay ${formatBar(fraction)} ${(fraction * 100).toFixed(0).padStart(3)}%  virtual ${virtual}  ${formatCount(p.processed)} records  ${rate}  ETA ${Number.isFinite(eta) ? `${Math.round(eta)} s` : '?'}`;
         }),
       speed === undefined ? {} : { speed },
     );
