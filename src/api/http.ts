@@ -3,7 +3,7 @@
  * message}`, plus `problems` naming each field), its JSON schema for the OpenAPI document,
  * and the caller a verified JWT stands for.
  */
-import type { FastifyRequest } from 'fastify';
+import type { FastifyRequest, FastifySchema } from 'fastify';
 
 export interface ApiErrorBody {
   error_code: number;
@@ -62,3 +62,13 @@ export function callerOf(request: FastifyRequest): Caller {
 }
 
 export const BEARER = [{ bearerAuth: [] }];
+
+/** The OpenAPI part every authenticated route of a group shares: its tags and the bearer scheme. */
+export function bearerRoute(tags: string[]) {
+  return (summary: string, schema: FastifySchema): FastifySchema => ({
+    summary,
+    tags,
+    security: BEARER,
+    ...schema,
+  });
+}

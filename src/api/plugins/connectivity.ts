@@ -5,7 +5,7 @@
  */
 import type { FastifyInstance } from 'fastify';
 import type { EndpointConnectivity } from '../../engine/engine.js';
-import { ApiError, BEARER, callerOf, errorResponses } from '../http.js';
+import { ApiError, bearerRoute, callerOf, errorResponses } from '../http.js';
 import { requireAuth } from './auth.js';
 
 export type ConnectivityLookup = (endpointId: number) => EndpointConnectivity | undefined;
@@ -54,13 +54,13 @@ export function connectivityPlugin(lookup: ConnectivityLookup) {
     app.get(
       '/api/v1/endpoint/:id/connectivity',
       {
-        schema: {
-          summary: "An endpoint's connectivity: Offline, Attached or Online, with operator, RAT and cell",
-          tags: ['endpoints'],
-          security: BEARER,
-          params: { type: 'object', required: ['id'], properties: { id: { type: 'string' } } },
-          response: { 200: connectivitySchema, ...errorResponses(401, 404, 429) },
-        },
+        schema: bearerRoute(['endpoints'])(
+          "An endpoint's connectivity: Offline, Attached or Online, with operator, RAT and cell",
+          {
+            params: { type: 'object', required: ['id'], properties: { id: { type: 'string' } } },
+            response: { 200: connectivitySchema, ...errorResponses(401, 404, 429) },
+          },
+        ),
       },
       async (request) => {
         const raw = (request.params as { id: string }).id;

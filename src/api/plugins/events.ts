@@ -12,9 +12,9 @@
  * caller's organisation (the API has no reference data of its own); any other endpoint id is
  * 404, as an id that does not exist.
  */
-import type { FastifyInstance, FastifyReply, FastifySchema } from 'fastify';
+import type { FastifyInstance, FastifyReply } from 'fastify';
 import type { Store } from '../../storage/store.js';
-import { ApiError, BEARER, callerOf, errorResponses, notFound } from '../http.js';
+import { ApiError, bearerRoute, callerOf, errorResponses, notFound } from '../http.js';
 import { requireAuth } from './auth.js';
 
 const tags = ['events'];
@@ -184,11 +184,6 @@ export async function callersEndpoint(store: Store, org: string, id: string): Pr
   return endpoint;
 }
 
-export function storeOf(store: Store | undefined): Store {
-  if (!store) throw new ApiError(503, 'unavailable', 'the event and usage store is not available');
-  return store;
-}
-
 const typeList = {
   description: 'event type id(s): repeat the parameter or separate with commas',
   anyOf: [
@@ -234,7 +229,8 @@ const pagingHeaders = {
 } as const;
 
 /** Query validation is done by parseEventQuery (every problem named); params by path checks. */
-const passThrough = () => () => true;
+/** Routes that parse their query and path themselves (every problem named in one 400). */
+export const passThrough = () => () => true;
 
 async function sendEvents(
   store: Store,
@@ -263,16 +259,11 @@ async function sendEvents(
   return reply.send(`[${rows.map((r) => r.json as string).join(',')}]`);
 }
 
-export function eventsPlugin(store: Store | undefined) {
+export function eventsPlugin(store: Store) {
   return async function events(app: FastifyInstance): Promise<void> {
     app.addHook('onRequest', requireAuth);
     app.setValidatorCompiler(passThrough);
-    const route = (summary: string, schema: FastifySchema): FastifySchema => ({
-      summary,
-      tags,
-      security: BEARER,
-      ...schema,
-    });
+    const route = bearerRoute(tags);
 
     app.get(
       '/api/v1/event',
@@ -285,7 +276,7 @@ export function eventsPlugin(store: Store | undefined) {
       async (request, reply) => {
         const org = orgLiteral(callerOf(request).organisation_id);
         const parsed = parseEventQuery(request.query as Record<string, QueryValue>, true);
-        return sendEvents(storeOf(store), org, parsed, reply);
+        return sendEvents(store, org, parsed, reply);
       },
     );
 
@@ -303,12 +294,11 @@ export function eventsPlugin(store: Store | undefined) {
       },
       async (request, reply) => {
         const org = orgLiteral(callerOf(request).organisation_id);
-        const db = storeOf(store);
         // Ownership first: another organisation's endpoint is 404 whatever the query.
-        const endpoint = await callersEndpoint(db, org, (request.params as { id: string }).id);
+        const endpoint = await callersEndpoint(store, org, (request.params as { id: string }).id);
         const parsed = parseEventQuery(request.query as Record<string, QueryValue>, false);
         parsed.where.push(`endpoint_id = ${endpoint}`);
-        return sendEvents(db, org, parsed, reply);
+        return sendEvents(store, org, parsed, reply);
       },
     );
   };

@@ -9,11 +9,11 @@
  * clause, SQL built only from values parsed and written again here; another
  * organisation's endpoint is 404.
  */
-import type { FastifyInstance, FastifySchema } from 'fastify';
+import type { FastifyInstance } from 'fastify';
 import type { Store } from '../../storage/store.js';
-import { ApiError, BEARER, callerOf, errorResponses } from '../http.js';
+import { ApiError, bearerRoute, callerOf, errorResponses } from '../http.js';
 import { requireAuth } from './auth.js';
-import { callersEndpoint, orgLiteral, type QueryValue, single, storeOf } from './events.js';
+import { callersEndpoint, orgLiteral, passThrough, type QueryValue, single } from './events.js';
 
 const tags = ['usage'];
 const DATE = /^(\d{4})-(\d{2})-(\d{2})$/;
@@ -134,17 +134,12 @@ const usageQuery = {
   },
 } as const;
 
-export function usagePlugin(store: Store | undefined) {
+export function usagePlugin(store: Store) {
   return async function usageRoutes(app: FastifyInstance): Promise<void> {
     app.addHook('onRequest', requireAuth);
     // parseUsageQuery checks the query (every problem named); the path id is checked by hand.
-    app.setValidatorCompiler(() => () => true);
-    const route = (summary: string, schema: FastifySchema): FastifySchema => ({
-      summary,
-      tags,
-      security: BEARER,
-      ...schema,
-    });
+    app.setValidatorCompiler(passThrough);
+    const route = bearerRoute(tags);
 
     app.get(
       '/api/v1/organisation/usage',
@@ -157,7 +152,7 @@ export function usagePlugin(store: Store | undefined) {
       async (request) => {
         const org = orgLiteral(callerOf(request).organisation_id);
         const days = parseUsageQuery(request.query as Record<string, QueryValue>);
-        return usage(storeOf(store), [`organisation_id = ${org}`, ...days]);
+        return usage(store, [`organisation_id = ${org}`, ...days]);
       },
     );
 
@@ -172,10 +167,9 @@ export function usagePlugin(store: Store | undefined) {
       },
       async (request) => {
         const org = orgLiteral(callerOf(request).organisation_id);
-        const db = storeOf(store);
-        const endpoint = await callersEndpoint(db, org, (request.params as { id: string }).id);
+        const endpoint = await callersEndpoint(store, org, (request.params as { id: string }).id);
         const days = parseUsageQuery(request.query as Record<string, QueryValue>);
-        return usage(db, [`organisation_id = ${org}`, `endpoint_id = ${endpoint}`, ...days]);
+        return usage(store, [`organisation_id = ${org}`, `endpoint_id = ${endpoint}`, ...days]);
       },
     );
   };
