@@ -259,16 +259,13 @@ export class EmbeddedEngine {
       const at = lineTime(line);
       if (at !== undefined && at > (progress.virtualTime ?? Number.NEGATIVE_INFINITY))
         progress.virtualTime = at;
-      if (pace) {
-        const time = at;
-        if (time !== undefined) {
-          first ??= { time, wall: performance.now() };
-          const wait = first.wall + (time - first.time) / pace - performance.now();
-          // Lines due within the next 50 ms go together; later ones after what is due was processed.
-          if (wait > 50) {
-            await run();
-            await sleep(first.wall + (time - first.time) / pace - performance.now());
-          }
+      if (pace && at !== undefined) {
+        first ??= { time: at, wall: performance.now() };
+        const due = first.wall + (at - first.time) / pace;
+        // Lines due within the next 50 ms go together; later ones after what is due was processed.
+        if (due - performance.now() > 50) {
+          await run();
+          await sleep(due - performance.now());
         }
       }
       chunk.push(line);

@@ -7,6 +7,7 @@ import { mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { SinkRecord } from '../../connectors/sinks/types.js';
 import { writeFileAtomic } from '../log/embedded/files.js';
+import type { DeliveryFailed } from './delivery.js';
 
 export interface DeadLetteredBatch {
   stream_id: string;
@@ -21,6 +22,23 @@ export class BatchDeadLetters {
 
   private folder(streamId: string): string {
     return join(this.dir, streamId);
+  }
+
+  /** Keeps what a delivery gave up on: after a partial failure, only the records still undelivered. */
+  addFailed(streamId: string, failure: DeliveryFailed, at: number): Promise<string> {
+    const { last } = failure;
+    return this.add({
+      stream_id: streamId,
+      failed_at: new Date(at).toISOString(),
+      attempts: failure.attempts,
+      error: {
+        code: last.code,
+        kind: last.kind,
+        message: last.message,
+        ...(last.status === undefined ? {} : { status: last.status }),
+      },
+      records: failure.records,
+    });
   }
 
   async add(batch: DeadLetteredBatch): Promise<string> {

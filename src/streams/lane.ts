@@ -64,6 +64,8 @@ interface Pending {
   /** Read positions after this batch: where the cursor goes once it (and all before it) is delivered. */
   ends: Map<string, number>;
   done: Promise<boolean>;
+  /** Set once `done` has resolved. */
+  settled: boolean;
 }
 
 /*
@@ -231,10 +233,7 @@ export class Lane {
       if (pending) inFlight.push(pending);
       this.idle = !pending && inFlight.length === 0;
       // Commit, in order, the batches at the head that are done.
-      while (
-        inFlight.length > 0 &&
-        (inFlight.length >= maxInFlight || !pending || (await isSettled(inFlight[0])))
-      ) {
+      while (inFlight.length > 0 && (inFlight.length >= maxInFlight || !pending || inFlight[0]?.settled)) {
         const head = inFlight.shift() as Pending;
         if (!(await head.done)) {
           this.failed = true;
@@ -297,7 +296,13 @@ export class Lane {
         );
       }
     }
-    return { records, ends, done: records.length === 0 ? Promise.resolve(true) : this.send(records) };
+    const pending: Pending = { records, ends, done: Promise.resolve(true), settled: records.length === 0 };
+    if (records.length > 0)
+      pending.done = this.send(records).then((delivered) => {
+        pending.settled = true;
+        return delivered;
+      });
+    return pending;
   }
 
   /** Delivers one batch with retries; resolves false if it had to be dead-lettered. */
@@ -326,19 +331,8 @@ export class Lane {
     } catch (error) {
       if (this.abort.signal.aborted || !(error instanceof DeliveryFailed)) return false;
       this.metrics.dead_lettered_batches++;
-      await deadLetters.add({
-        stream_id: stream.id,
-        failed_at: new Date(now()).toISOString(),
-        attempts: error.attempts,
-        error: {
-          code: error.last.code,
-          kind: error.last.kind,
-          message: error.last.message,
-          ...(error.last.status === undefined ? {} : { status: error.last.status }),
-        },
-        // After a partial failure only the records still undelivered; a restart sends the whole batch again.
-        records: error.records,
-      });
+      // A restart sends the whole batch again; the dead letter keeps what a redrive needs.
+      await deadLetters.addFailed(stream.id, error, now());
       this.options.onFailure({ code: error.last.code, message: error.message });
       return false;
     }
@@ -357,11 +351,4 @@ export class Lane {
       await cursors.commit(cursorGroup(stream.id), key.slice(0, at), Number(key.slice(at + 1)), offset);
     }
   }
-}
-
-/** True when the batch's delivery has finished (without waiting for it). */
-async function isSettled(pending: Pending | undefined): Promise<boolean> {
-  if (!pending) return false;
-  const marker = Symbol();
-  return (await Promise.race([pending.done, Promise.resolve(marker)])) !== marker;
 }

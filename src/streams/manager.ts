@@ -242,13 +242,7 @@ export class StreamManager {
       } catch (error) {
         if (!(error instanceof DeliveryFailed)) throw error;
         result.failed++;
-        await this.deadLetters.add({
-          stream_id: id,
-          failed_at: new Date(this.now()).toISOString(),
-          attempts: error.attempts,
-          error: { code: error.last.code, kind: error.last.kind, message: error.last.message },
-          records,
-        });
+        await this.deadLetters.addFailed(id, error, this.now());
       }
     };
     await sink.open();
