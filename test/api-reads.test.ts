@@ -14,11 +14,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildApi } from '../src/api/server.js';
 import { TokenStore } from '../src/api/tokens.js';
 import { parseDecimal } from '../src/core/decimal.js';
-import { EmbeddedEngine } from '../src/engine/engine.js';
+import type { EmbeddedEngine } from '../src/engine/engine.js';
 import { topicValues } from '../src/engine/topic-values.js';
 import { generateReferenceData } from '../src/reference/generator.js';
-import { runSimulation } from '../src/simulator/run.js';
 import { StreamManager } from '../src/streams/manager.js';
+import { replayedEngine } from './fixtures.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'ds-api-reads-'));
 const reference = generateReferenceData({ devices: 200, seed: 7 });
@@ -78,16 +78,7 @@ const decimalIn = (text: string, field: string): bigint => {
 };
 
 beforeAll(async () => {
-  const capture = join(dir, 'capture.ndjson');
-  await runSimulation({
-    reference,
-    seed: 7,
-    start: Date.UTC(2026, 0, 5),
-    durationMs: 4 * 3_600_000,
-    out: capture,
-  });
-  engine = await EmbeddedEngine.open({ dataDir: join(dir, 'engine') }, reference);
-  await engine.replay(capture);
+  engine = await replayedEngine(dir, reference, { seed: 7, hours: 4 });
   const sources = engine.streamSources();
   for (const topic of sources.events)
     for await (const text of topicValues(topic)) {

@@ -17,11 +17,11 @@ import type { SinkFactory } from '../connectors/sinks/types.js';
 import { webhookSink } from '../connectors/sinks/webhook/index.js';
 import { buildApi } from '../src/api/server.js';
 import { TokenStore } from '../src/api/tokens.js';
-import { EmbeddedEngine } from '../src/engine/engine.js';
+import type { EmbeddedEngine } from '../src/engine/engine.js';
 import { topicValues } from '../src/engine/topic-values.js';
 import { generateReferenceData } from '../src/reference/generator.js';
-import { runSimulation } from '../src/simulator/run.js';
 import { StreamManager } from '../src/streams/manager.js';
+import { replayedEngine } from './fixtures.js';
 
 class Receiver {
   readonly requests: { headers: IncomingMessage['headers']; body: unknown }[] = [];
@@ -130,16 +130,7 @@ let jwtA: string;
 let jwtB: string;
 
 beforeAll(async () => {
-  const capture = join(dir, 'capture.ndjson');
-  await runSimulation({
-    reference,
-    seed: 5,
-    start: Date.UTC(2026, 0, 5),
-    durationMs: 4 * 3_600_000,
-    out: capture,
-  });
-  engine = await EmbeddedEngine.open({ dataDir: join(dir, 'engine') }, reference);
-  await engine.replay(capture);
+  engine = await replayedEngine(dir, reference, { seed: 5, hours: 4 });
   usageOfA = [];
   for (const topic of engine.streamSources().usage)
     for await (const v of topicValues(topic)) {

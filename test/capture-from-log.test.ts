@@ -19,7 +19,7 @@ import { generateReferenceData } from '../src/reference/generator.js';
 import { runSimulation } from '../src/simulator/run.js';
 import { DataStreamerError, UsageError } from '../src/util/errors.js';
 import { packageRoot } from '../src/util/paths.js';
-import { allOutputs, HOUR, T0 } from './fixtures.js';
+import { allOutputs, HOUR, outputsOf, quotaAssign, T0 } from './fixtures.js';
 
 const CLI = join(packageRoot(), 'dist', 'src', 'cli', 'main.js');
 const dir = mkdtempSync(join(tmpdir(), 'ds-capture-log-'));
@@ -65,15 +65,6 @@ function mergeByTime(lines: string[], partition: (line: string) => number): stri
   }
 }
 
-async function outputsOf(dataDir: string): Promise<Record<string, string[]>> {
-  const engine = await EmbeddedEngine.open({ dataDir });
-  try {
-    return await allOutputs(engine);
-  } finally {
-    await engine.close();
-  }
-}
-
 /** A simulated capture, plus quota commands, a record that breaks its contract and one of an unknown IMSI. */
 async function originalCapture(file: string): Promise<{ header: CaptureHeader; lines: string[] }> {
   const simulated = join(dir, 'simulated.ndjson');
@@ -91,25 +82,8 @@ async function originalCapture(file: string): Promise<{ header: CaptureHeader; l
   const at = (time: number) =>
     records.findIndex((r) => (r.kind === 'data_cdr' ? r.record.timeOfLastUsage : r.record.timestamp) >= time);
   const commands: RawRecord[] = [];
-  for (let index = 0; index < directory.endpointCount; index += 25) {
-    commands.push({
-      kind: 'command',
-      record: {
-        command_id: `quota-${index}`,
-        timestamp: T0 + HOUR,
-        type: 'QUOTA_ASSIGN',
-        endpoint_id: directory.endpointId(index),
-        service: 'DATA',
-        volume: '1',
-        expiry_date: T0 + 30 * 24 * HOUR,
-        threshold_percentage: 50,
-        action_on_exhaustion: 'BLOCK',
-        peak_throughput: null,
-        auto_refill: false,
-        issued_by: 'test',
-      },
-    });
-  }
+  for (let index = 0; index < directory.endpointCount; index += 25)
+    commands.push(quotaAssign(index, directory.endpointId(index)));
   records.splice(at(T0 + HOUR), 0, ...commands);
   // Damaged input the engine dead-letters: an unknown signaling type (SCHEMA_MISMATCH) and an
   // unknown IMSI (UNKNOWN_IMSI). Both are lines the capture format can hold as they are.

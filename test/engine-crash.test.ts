@@ -3,26 +3,14 @@ import { existsSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { EmbeddedEngine } from '../src/engine/engine.js';
 import { ORGANISATION_TOPICS } from '../src/engine/organisation-runner.js';
 import { OUTPUT_TOPICS } from '../src/engine/processor.js';
 import { generateReferenceData } from '../src/reference/generator.js';
 import { openStore } from '../src/storage/index.js';
-import { packageRoot } from '../src/util/paths.js';
 import { hash32 } from '../src/util/random.js';
-import { allOutputs, captureWithQuotas } from './fixtures.js';
+import { CLI, captureWithQuotas, outputsOf } from './fixtures.js';
 
-const CLI = join(packageRoot(), 'dist', 'src', 'cli', 'main.js');
 const dir = mkdtempSync(join(tmpdir(), 'ds-crash-'));
-
-async function outputsOf(dataDir: string): Promise<Record<string, string[]>> {
-  const engine = await EmbeddedEngine.open({ dataDir });
-  try {
-    return await allOutputs(engine);
-  } finally {
-    await engine.close();
-  }
-}
 
 /** Runs `replay` and kills it with SIGKILL after `killAfterMs` (or lets it finish). */
 function replay(capture: string, dataDir: string, killAfterMs?: number): Promise<'killed' | 'finished'> {

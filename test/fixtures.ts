@@ -1,7 +1,14 @@
+import { execFile } from 'node:child_process';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
 import type { RawRecord } from '../src/contracts/raw.js';
 import { Directory } from '../src/reference/directory.js';
 import type { Endpoint, ReferenceData, Sim } from '../src/reference/types.js';
 import { CoreSimulator, type SimulatorOptions } from '../src/simulator/simulator.js';
+import { packageRoot } from '../src/util/paths.js';
+
+/** The built CLI (npm test builds it first). */
+export const CLI = join(packageRoot(), 'dist', 'src', 'cli', 'main.js');
 
 /** 2026-01-05T00:00:00Z, a Monday. */
 export const T0 = Date.UTC(2026, 0, 5);
@@ -178,6 +185,27 @@ export function imsiOf(raw: RawRecord): string {
  * A capture of simulated traffic with quota commands mixed in: a 1 MB data quota (50%
  * threshold, block when used up) for every `every`-th endpoint, one hour in.
  */
+/** A 1 MB data quota (threshold 50%, blocking, 30 days) assigned at T0 + 1 h. */
+export function quotaAssign(index: number, endpointId: number): RawRecord {
+  return {
+    kind: 'command',
+    record: {
+      command_id: `quota-${index}`,
+      timestamp: T0 + HOUR,
+      type: 'QUOTA_ASSIGN',
+      endpoint_id: endpointId,
+      service: 'DATA',
+      volume: '1',
+      expiry_date: T0 + 30 * 24 * HOUR,
+      threshold_percentage: 50,
+      action_on_exhaustion: 'BLOCK',
+      peak_throughput: null,
+      auto_refill: false,
+      issued_by: 'test',
+    },
+  };
+}
+
 export async function captureWithQuotas(
   path: string,
   reference: ReferenceData,
@@ -193,25 +221,8 @@ export async function captureWithQuotas(
   const records = runAll(sim);
   const dir = new Directory(reference);
   const commands: RawRecord[] = [];
-  for (let index = 0; index < dir.endpointCount; index += options.every) {
-    commands.push({
-      kind: 'command',
-      record: {
-        command_id: `quota-${index}`,
-        timestamp: T0 + HOUR,
-        type: 'QUOTA_ASSIGN',
-        endpoint_id: dir.endpointId(index),
-        service: 'DATA',
-        volume: '1',
-        expiry_date: T0 + 30 * 24 * HOUR,
-        threshold_percentage: 50,
-        action_on_exhaustion: 'BLOCK',
-        peak_throughput: null,
-        auto_refill: false,
-        issued_by: 'test',
-      },
-    });
-  }
+  for (let index = 0; index < dir.endpointCount; index += options.every)
+    commands.push(quotaAssign(index, dir.endpointId(index)));
   const at = records.findIndex(
     (r) => (r.kind === 'data_cdr' ? r.record.timeOfLastUsage : r.record.timestamp) >= T0 + HOUR,
   );
@@ -244,4 +255,49 @@ export async function allOutputs(
     all[topic] = lines;
   }
   return all;
+}
+
+/** The outputs of a data dir, opened and closed again. */
+export async function outputsOf(dataDir: string): Promise<Record<string, string[]>> {
+  const { EmbeddedEngine } = await import('../src/engine/engine.js');
+  const engine = await EmbeddedEngine.open({ dataDir });
+  try {
+    return await allOutputs(engine);
+  } finally {
+    await engine.close();
+  }
+}
+
+/** A simulated capture of `reference` (from T0) replayed into a fresh engine at DIR/engine; the caller closes it. */
+export async function replayedEngine(
+  dir: string,
+  reference: ReferenceData,
+  options: { seed: number; hours: number },
+): Promise<import('../src/engine/engine.js').EmbeddedEngine> {
+  const { runSimulation } = await import('../src/simulator/run.js');
+  const { EmbeddedEngine } = await import('../src/engine/engine.js');
+  const capture = join(dir, 'capture.ndjson');
+  await runSimulation({
+    reference,
+    seed: options.seed,
+    start: T0,
+    durationMs: options.hours * HOUR,
+    out: capture,
+  });
+  const engine = await EmbeddedEngine.open({ dataDir: join(dir, 'engine') }, reference);
+  await engine.replay(capture);
+  return engine;
+}
+
+/** The built CLI, run to its end: exit code and output. */
+export async function cli(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const { stdout, stderr } = await promisify(execFile)(process.execPath, [CLI, ...args], {
+      maxBuffer: 64 << 20,
+    });
+    return { code: 0, stdout, stderr };
+  } catch (error) {
+    const e = error as { code: number; stdout: string; stderr: string };
+    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
+  }
 }

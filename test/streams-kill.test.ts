@@ -10,8 +10,8 @@ import { topicValues } from '../src/engine/topic-values.js';
 import { generateReferenceData } from '../src/reference/generator.js';
 import { runSimulation } from '../src/simulator/run.js';
 import { streamsOf } from '../src/streams/beside-engine.js';
+import { CLI } from './fixtures.js';
 
-const CLI = join(import.meta.dirname, '..', 'dist', 'src', 'cli', 'main.js');
 const dir = mkdtempSync(join(tmpdir(), 'ds-streams-kill-'));
 
 /** `streams run` in a child process, killed with SIGKILL once `killWhen` holds (or left to finish). */

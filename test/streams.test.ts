@@ -6,12 +6,12 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { SinkFactory } from '../connectors/sinks/types.js';
 import { webhookSink } from '../connectors/sinks/webhook/index.js';
-import { EmbeddedEngine } from '../src/engine/engine.js';
+import type { EmbeddedEngine } from '../src/engine/engine.js';
 import { topicValues } from '../src/engine/topic-values.js';
 import { generateReferenceData } from '../src/reference/generator.js';
-import { runSimulation } from '../src/simulator/run.js';
 import type { StreamConfigError } from '../src/streams/config.js';
 import { StreamManager, StreamNotFound } from '../src/streams/manager.js';
+import { replayedEngine } from './fixtures.js';
 
 /** A webhook receiver on a real socket; `failNext` makes it answer the next requests with a status. */
 class Receiver {
@@ -81,16 +81,7 @@ const webhook = (url: string, extra: Record<string, unknown> = {}) => ({
 });
 
 beforeAll(async () => {
-  const capture = join(dir, 'capture.ndjson');
-  await runSimulation({
-    reference,
-    seed: 5,
-    start: Date.UTC(2026, 0, 5),
-    durationMs: 4 * 3_600_000,
-    out: capture,
-  });
-  engine = await EmbeddedEngine.open({ dataDir: join(dir, 'engine') }, reference);
-  await engine.replay(capture);
+  engine = await replayedEngine(dir, reference, { seed: 5, hours: 4 });
   usage = [];
   for await (const v of topicValues(engine.streamSources().usage[0] as never)) usage.push(JSON.parse(v));
   events = [];

@@ -1,8 +1,6 @@
-import { execFile } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { promisify } from 'node:util';
 import { parse as parseCsv } from 'csv-parse/sync';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DECIMAL_ONE, formatDecimal, parseDecimal } from '../src/core/decimal.js';
@@ -14,21 +12,9 @@ import type { Ratezone, Tariff } from '../src/reference/types.js';
 import { runSimulation } from '../src/simulator/run.js';
 import { openStore } from '../src/storage/index.js';
 import { DataStreamerError, ReferenceDataError } from '../src/util/errors.js';
-import { packageRoot } from '../src/util/paths.js';
+import { CLI, cli } from './fixtures.js';
 
-const run = promisify(execFile);
-const CLI = join(packageRoot(), 'dist', 'src', 'cli', 'main.js');
 const dir = mkdtempSync(join(tmpdir(), 'ds-whatif-'));
-
-async function cli(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await run(process.execPath, [CLI, ...args], { maxBuffer: 64 << 20 });
-    return { code: 0, stdout, stderr };
-  } catch (error) {
-    const e = error as { code: number; stdout: string; stderr: string };
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-  }
-}
 
 const double = (rate: string) => formatDecimal(parseDecimal(rate) * 2n);
 
