@@ -138,6 +138,11 @@ export function recordTypeOf(stream: DataStream): RecordType {
   return stream.data_stream_type.id === 1 ? 'usage' : 'events';
 }
 
+/** Records of a stream as one batch for its sink (size 1 streams send bare objects). */
+export function batchOf(stream: DataStream, records: SinkRecord[]): SinkBatch {
+  return { streamId: stream.id, recordType: recordTypeOf(stream), bare: stream.size === 1, records };
+}
+
 export const emptyMetrics = (): LaneMetrics => ({
   delivered_records: 0,
   delivered_batches: 0,
@@ -308,15 +313,9 @@ export class Lane {
   /** Delivers one batch with retries; resolves false if it had to be dead-lettered. */
   private async send(records: SinkRecord[]): Promise<boolean> {
     const { sink, stream, retry, now, deadLetters } = this.options;
-    const batch: SinkBatch = {
-      streamId: stream.id,
-      recordType: recordTypeOf(stream),
-      bare: stream.size === 1,
-      records,
-    };
     const began = now();
     try {
-      await deliver(sink, batch, retry, {
+      await deliver(sink, batchOf(stream, records), retry, {
         signal: this.abort.signal,
         onAttemptFailed: (error) => {
           this.metrics.failed_attempts[error.kind]++;

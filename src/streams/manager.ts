@@ -12,12 +12,12 @@ import { type DataStream, maskStream, STATUS, type StatusId, validateStream } fr
 import { BatchDeadLetters } from './dead-letters.js';
 import { DEFAULT_RETRY, DeliveryFailed, deliver, type RetryPolicy } from './delivery.js';
 import {
+  batchOf,
   cursorGroup,
   emptyMetrics,
   Lane,
   type LaneBatching,
   type LaneMetrics,
-  recordTypeOf,
   streamLag,
   toSinkRecord,
 } from './lane.js';
@@ -192,16 +192,7 @@ export class StreamManager {
     try {
       for (const { name, batch } of this.deadLetters.list(id)) {
         try {
-          await deliver(
-            sink,
-            {
-              streamId: id,
-              recordType: recordTypeOf(stream),
-              bare: stream.size === 1,
-              records: batch.records,
-            },
-            this.retry,
-          );
+          await deliver(sink, batchOf(stream, batch.records), this.retry);
           this.deadLetters.remove(id, name);
           result.batches++;
           result.records += batch.records.length;
@@ -232,11 +223,7 @@ export class StreamManager {
     const send = async (records: SinkRecord[]) => {
       if (records.length === 0) return;
       try {
-        await deliver(
-          sink,
-          { streamId: id, recordType: recordTypeOf(stream), bare: stream.size === 1, records },
-          this.retry,
-        );
+        await deliver(sink, batchOf(stream, records), this.retry);
         result.records += records.length;
         result.batches++;
       } catch (error) {
@@ -256,8 +243,8 @@ export class StreamManager {
             const batch = await topic.read(p, offset, Math.min(batching.maxRecords, end - offset));
             for (const record of batch) {
               offset = record.offset + 1;
-              if (record.offset >= end || record.timestamp < range.from || record.timestamp >= range.until)
-                continue;
+              // Event times are not strictly ordered on the log: the range is checked per record.
+              if (record.timestamp < range.from || record.timestamp >= range.until) continue;
               const item = toSinkRecord(stream, topic.name, record);
               if (item) records.push(item);
               if (records.length >= batching.maxRecords) {
