@@ -243,12 +243,14 @@ export class EmbeddedEngine {
     options: { speed?: number } = {},
   ): Promise<EngineProgress> {
     // A capture is counted from its first line: what the log already holds of it is skipped.
-    this.ingestor = await Ingestor.open(this.raw, this.directory);
+    const ingestor = await Ingestor.open(this.raw, this.directory);
+    this.ingestor = ingestor;
     const progress: EngineProgress = { ingested: 0, processed: 0, lag: 0, virtualTime: null };
     const report = () => onProgress?.(progress);
     let chunk: string[] = [];
     const run = async () => {
       progress.ingested += await this.ingest(chunk);
+      progress.virtualTime = ingestor.latestTime;
       chunk = [];
       progress.processed += await this.process(report);
     };
@@ -256,9 +258,8 @@ export class EmbeddedEngine {
     const pace = options.speed && Number.isFinite(options.speed) ? options.speed : undefined;
     let first: { time: number; wall: number } | undefined;
     for await (const line of captureLines(capture)) {
-      const at = lineTime(line);
-      if (at !== undefined && at > (progress.virtualTime ?? Number.NEGATIVE_INFINITY))
-        progress.virtualTime = at;
+      // Only a paced replay reads a line's time here; the ingestor reads it anyway.
+      const at = pace ? lineTime(line) : undefined;
       if (pace && at !== undefined) {
         first ??= { time: at, wall: performance.now() };
         const due = first.wall + (at - first.time) / pace;

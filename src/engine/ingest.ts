@@ -93,17 +93,18 @@ export class Ingestor {
     return 0;
   }
 
+  /** Event time of the latest line added (skipped ones included), ms; null before the first. */
+  latestTime: number | null = null;
+
   /** Queues one line; lines a partition already holds (from an earlier run) are skipped. */
   add(line: string): void {
+    const time = lineTime(line);
+    if (time !== undefined && time > (this.latestTime ?? Number.NEGATIVE_INFINITY)) this.latestTime = time;
     const p = this.partitionOf(line);
     const n = this.seen[p] as number;
     this.seen[p] = n + 1;
     if (n < (this.ends[p] as number)) return;
-    (this.pending[p] as AppendRecord[]).push({
-      key: null,
-      value: Buffer.from(line),
-      timestamp: lineTime(line) ?? 0,
-    });
+    (this.pending[p] as AppendRecord[]).push({ key: null, value: Buffer.from(line), timestamp: time ?? 0 });
   }
 
   get queued(): number {
