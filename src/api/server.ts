@@ -21,6 +21,7 @@ import { SINKS } from '../streams/sinks.js';
 import { DataStreamerError } from '../util/errors.js';
 import { describeSchemaError } from '../util/schema-errors.js';
 import { VERSION } from '../util/version.js';
+import { type DashboardSource, dashboardPlugin } from './dashboard/plugin.js';
 import { ApiError, type ApiErrorBody, type Caller } from './http.js';
 import { applicationTokensPlugin } from './plugins/application-tokens.js';
 import { AUTH_TOKEN_MINUTES, authPlugin } from './plugins/auth.js';
@@ -54,6 +55,8 @@ export interface ApiOptions {
   store?: Store;
   /** The engine's view of an endpoint's connectivity; without it the connectivity route is not served. */
   connectivity?: ConnectivityLookup;
+  /** What the live dashboard at `/` shows; without it there is no dashboard. */
+  dashboard?: DashboardSource;
 }
 
 /** JSON bodies nest no deeper than this: deeper ones are refused before anything walks them. */
@@ -259,6 +262,7 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
   if (options.connectivity) {
     await app.register(connectivityPlugin(options.connectivity));
   }
+  if (options.dashboard) await app.register(dashboardPlugin(options.dashboard));
   await app.register(
     healthPlugin({
       streams: options.streams,

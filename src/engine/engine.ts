@@ -50,6 +50,14 @@ export interface EndpointConnectivity {
   updated: number | null;
 }
 
+/** An organisation's devices as the fold last saw them: counts by connectivity and by visited country. */
+export interface FleetSummary {
+  devices: number;
+  byStatus: Record<Connectivity, number>;
+  /** Attached or Online devices per visited country (ISO 3166 alpha-2), most first. */
+  byCountry: { iso: string; country: string; devices: number }[];
+}
+
 export interface EngineProgress {
   ingested: number;
   processed: number;
@@ -340,6 +348,42 @@ export class EmbeddedEngine {
       cellId: device?.cellId ?? null,
       updated: device?.updated ?? null,
     };
+  }
+
+  /** Raw records processed since this engine was opened (for throughput readings). */
+  get processedCount(): number {
+    return this.processed;
+  }
+
+  /** Event time of the latest record ingested since this engine was opened, ms; null before the first. */
+  get eventTime(): number | null {
+    return this.ingestor?.latestTime ?? null;
+  }
+
+  /** Counts over an organisation's endpoints, by connectivity status and by visited country. */
+  fleetOf(organisationId: number): FleetSummary {
+    const byStatus: Record<Connectivity, number> = { Offline: 0, Attached: 0, Online: 0 };
+    const countries = new Map<number, number>();
+    const operators = new Map(this.directory.data.operators.map((o) => [o.id, o.country_id]));
+    let devices = 0;
+    const partitions = this.processors.map((p) => p.state().devices);
+    for (const { first, count } of this.directory.endpointRunsOf(organisationId)) {
+      for (let index = first; index < first + count; index++) {
+        devices++;
+        const device = partitions[index % partitions.length]?.get(index);
+        const status = device?.connectivity ?? 'Offline';
+        byStatus[status]++;
+        const countryId =
+          status === 'Offline' || device?.operatorId == null ? undefined : operators.get(device.operatorId);
+        if (countryId !== undefined) countries.set(countryId, (countries.get(countryId) ?? 0) + 1);
+      }
+    }
+    const byCountry = [...countries].flatMap(([id, n]) => {
+      const country = this.directory.country(id);
+      return country ? [{ iso: country.iso_code, country: country.name, devices: n }] : [];
+    });
+    byCountry.sort((a, b) => b.devices - a.devices || a.iso.localeCompare(b.iso));
+    return { devices, byStatus, byCountry };
   }
 
   /** Snapshots every partition now. */
