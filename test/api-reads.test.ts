@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { engineQuotas } from '../src/api/from-engine.js';
 import { buildApi } from '../src/api/server.js';
 import { TokenStore } from '../src/api/tokens.js';
 import { parseDecimal } from '../src/core/decimal.js';
@@ -18,7 +19,7 @@ import type { EmbeddedEngine } from '../src/engine/engine.js';
 import { topicValues } from '../src/engine/topic-values.js';
 import { generateReferenceData } from '../src/reference/generator.js';
 import { StreamManager } from '../src/streams/manager.js';
-import { replayedEngine } from './fixtures.js';
+import { HOUR, replayedEngine, T0 } from './fixtures.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'ds-api-reads-'));
 const reference = generateReferenceData({ devices: 200, seed: 7 });
@@ -55,9 +56,17 @@ const events: LogEvent[] = [];
 const usage: LogUsage[] = [];
 
 async function get(path: string, token?: string) {
+  return send('GET', path, token);
+}
+
+async function send(method: 'GET' | 'POST' | 'DELETE', path: string, token?: string, body?: unknown) {
   const response = await request(`${base}${path}`, {
-    method: 'GET',
-    headers: token ? { authorization: `Bearer ${token}` } : {},
+    method,
+    headers: {
+      ...(token ? { authorization: `Bearer ${token}` } : {}),
+      ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+    },
+    ...(body === undefined ? {} : { body: typeof body === 'string' ? body : JSON.stringify(body) }),
   });
   const text = await response.body.text();
   let json: unknown;
@@ -122,6 +131,8 @@ beforeAll(async () => {
     tokens,
     store: engine.store,
     connectivity: (id) => engine.connectivityOf(id),
+    // Commands are stamped an hour after the replayed traffic.
+    quotas: engineQuotas(engine, () => T0 + 5 * HOUR),
     jwtSecret: 'a-test-secret-of-at-least-32-bytes!!',
     rateLimit: { max: 1_000_000, timeWindowMs: 60_000 },
   });
@@ -450,7 +461,178 @@ describe('malformed queries', () => {
       '/api/v1/organisation/usage',
       '/api/v1/endpoint/{id}/usage',
       '/api/v1/endpoint/{id}/connectivity',
+      '/api/v1/endpoint/{id}/quota/data',
+      '/api/v1/endpoint/{id}/quota/sms',
     ])
       expect(Object.keys(spec.paths[path] ?? {}), path).toContain('get');
+    for (const service of ['data', 'sms'])
+      expect(Object.keys(spec.paths[`/api/v1/endpoint/{id}/quota/${service}`] ?? {})).toEqual(
+        expect.arrayContaining(['get', 'post', 'delete']),
+      );
+  });
+});
+
+describe('quotas', () => {
+  const rawEnd = async () => {
+    let n = 0;
+    for (let p = 0; p < engine.raw.partitions; p++) n += await engine.raw.endOffset(p);
+    return n;
+  };
+  const rawCommands = async () => {
+    const ids: string[] = [];
+    for (let p = 0; p < engine.raw.partitions; p++)
+      for (const r of await engine.raw.read(p, 0, 1_000_000))
+        if (r.value.toString('utf8').includes('"api-')) ids.push(r.value.toString('utf8'));
+    return ids;
+  };
+  const assign = {
+    status: { id: 1 },
+    volume: 25.5,
+    expiry_date: '2026-02-01T00:00:00Z',
+    auto_refill: 1,
+    threshold_percentage: 20,
+    action_on_exhaustion: { id: 2, peak_throughput: 128000 },
+  };
+
+  it('assigns, tops up and deletes a data quota through command records on the input log, with events 56 and 57', async () => {
+    const endpoint = ofA().find((e) => e.endpoint !== null)?.endpoint as number;
+    const path = `/api/v1/endpoint/${endpoint}/quota/data`;
+    expect((await get(path, jwtA)).status).toBe(404);
+
+    const created = await send('POST', path, jwtA, assign);
+    expect(created.status, created.text).toBe(201);
+    const expected = {
+      status: { id: 1, description: 'ACTIVE' },
+      volume: 25.5,
+      expiry_date: '2026-02-01T00:00:00.000Z',
+      auto_refill: 1,
+      threshold_percentage: 20,
+      // 20% of 26,738,688 bytes in whole bytes, as the engine (and event 56) counts it.
+      threshold_volume: 5.099999,
+      action_on_exhaustion: { id: 2, description: 'Throttle', peak_throughput: 128000 },
+      last_volume_added: 25.5,
+      last_status_change_date: new Date(T0 + 5 * HOUR).toISOString(),
+    };
+    expect(created.json).toEqual(expected);
+    expect((await get(path, jwtA)).json).toEqual(expected);
+
+    // Top-up as emnify has it: read, add, post the new total (the read-only fields ride along).
+    const current = (await get(path, jwtA)).json as typeof expected;
+    const topped = await send('POST', path, jwtA, { ...current, volume: current.volume + 10 });
+    expect(topped.status, topped.text).toBe(201);
+    expect(topped.json).toMatchObject({ volume: 35.5, last_volume_added: 35.5 });
+
+    // On the input log as commands (a replay reproduces them), and out as events in ClickHouse.
+    const commands = await rawCommands();
+    expect(commands).toHaveLength(2);
+    expect(JSON.parse(commands[0] as string).record).toMatchObject({
+      type: 'QUOTA_ASSIGN',
+      endpoint_id: endpoint,
+      service: 'DATA',
+      volume: '25.5',
+      action_on_exhaustion: 'THROTTLE',
+      peak_throughput: 128000,
+      auto_refill: true,
+    });
+    const assigned = await get(`/api/v1/endpoint/${endpoint}/event?type=56`, jwtA);
+    expect(assigned.json as unknown[]).toHaveLength(2);
+    expect((assigned.json as { detail: { quota: { volume: number } } }[])[0]?.detail.quota.volume).toBe(35.5);
+
+    expect((await send('DELETE', path, jwtA)).status).toBe(204);
+    const gone = await get(path, jwtA);
+    expect(gone.status).toBe(404);
+    expect(gone.json).toMatchObject({ message: `endpoint ${endpoint} has no data quota` });
+    expect((await get(`/api/v1/endpoint/${endpoint}/event?type=57`, jwtA)).json as unknown[]).toHaveLength(1);
+    expect((await send('DELETE', path, jwtA)).status).toBe(404);
+  });
+
+  it('SMS quotas count messages', async () => {
+    const endpoint = ofA().find((e) => e.endpoint !== null)?.endpoint as number;
+    const path = `/api/v1/endpoint/${endpoint}/quota/sms`;
+    const body = { status: { id: 1 }, volume: 100, expiry_date: '2026-02-01T00:00:00.000+0000' };
+    const r = await send('POST', path, jwtA, body);
+    expect(r.status, r.text).toBe(201);
+    expect(r.json).toMatchObject({ volume: 100, action_on_exhaustion: { id: 1, description: 'Block' } });
+    expect((await send('POST', path, jwtA, { ...body, volume: 1.5 })).status).toBe(422);
+    expect((await send('DELETE', path, jwtA)).status).toBe(204);
+  });
+
+  it('never lets B read, assign or delete A’s quota, and writes nothing for B’s attempts', async () => {
+    const endpoint = ofA().find((e) => e.endpoint !== null)?.endpoint as number;
+    const path = `/api/v1/endpoint/${endpoint}/quota/data`;
+    expect((await send('POST', path, jwtA, assign)).status).toBe(201);
+    const before = await rawEnd();
+    const unknown = (method: 'GET' | 'POST' | 'DELETE') =>
+      send(method, '/api/v1/endpoint/999999999/quota/data', jwtB, method === 'POST' ? assign : undefined);
+    for (const method of ['GET', 'POST', 'DELETE'] as const) {
+      const foreign = await send(method, path, jwtB, method === 'POST' ? assign : undefined);
+      expect(foreign.status, method).toBe(404);
+      expect(foreign.text.replace(String(endpoint), 'X')).toBe(
+        (await unknown(method)).text.replace('999999999', 'X'),
+      );
+      expect((await send(method, path, undefined, method === 'POST' ? assign : undefined)).status).toBe(401);
+    }
+    expect(await rawEnd()).toBe(before);
+    expect((await get(path, jwtA)).status).toBe(200);
+    expect((await send('DELETE', path, jwtA)).status).toBe(204);
+  });
+
+  it('answers a malformed quota with a 422 naming the field, never a 5xx, and writes nothing (fuzz)', async () => {
+    const endpoint = ofA().find((e) => e.endpoint !== null)?.endpoint as number;
+    const path = `/api/v1/endpoint/${endpoint}/quota/data`;
+    const before = await rawEnd();
+    const commandsBefore = (await rawCommands()).length;
+    const cases: [unknown, string][] = [
+      [{ ...assign, status: undefined }, 'status'],
+      [{ ...assign, status: { id: 2 } }, 'status.id'],
+      [{ ...assign, volume: -1 }, 'volume'],
+      [{ ...assign, volume: '10' }, 'volume'],
+      [{ ...assign, volume: 1.1234567 }, 'volume'],
+      [{ ...assign, volume: 1e-7 }, 'volume'],
+      [{ ...assign, expiry_date: 'tomorrow' }, 'expiry_date'],
+      [{ ...assign, expiry_date: '2026-02-01T00:00:00' }, 'expiry_date'],
+      [{ ...assign, expiry_date: '2026-01-05T00:00:00Z' }, 'expiry_date'],
+      [{ ...assign, threshold_percentage: 101 }, 'threshold_percentage'],
+      [{ ...assign, auto_refill: 2 }, 'auto_refill'],
+      [{ ...assign, action_on_exhaustion: { id: 3 } }, 'action_on_exhaustion.id'],
+      [{ ...assign, action_on_exhaustion: { id: 2 } }, 'action_on_exhaustion.peak_throughput'],
+      [
+        { ...assign, action_on_exhaustion: { id: 2, peak_throughput: 100 } },
+        'action_on_exhaustion.peak_throughput',
+      ],
+      [{ ...assign, colour: 'red' }, 'colour'],
+    ];
+    for (const [body, field] of cases) {
+      const r = await send('POST', path, jwtA, body);
+      expect(r.status, JSON.stringify(body)).toBe(422);
+      expect((r.json as { message: string }).message, JSON.stringify(body)).toContain(field);
+    }
+    let seed = 99;
+    const rand = () => {
+      seed = (seed * 1103515245 + 12345) % 2 ** 31;
+      return seed / 2 ** 31;
+    };
+    const values = [null, true, 0, -1, 1.5, 1e300, '', 'x', '2026-02-01T00:00:00Z', [], {}, { id: 1 }, [1]];
+    const fields = [
+      'status',
+      'volume',
+      'expiry_date',
+      'auto_refill',
+      'threshold_percentage',
+      'action_on_exhaustion',
+    ];
+    for (let i = 0; i < 120; i++) {
+      const body: Record<string, unknown> = { ...assign };
+      body[fields[Math.floor(rand() * fields.length)] as string] = values[Math.floor(rand() * values.length)];
+      const text =
+        i % 10 === 0 ? JSON.stringify(body).slice(0, Math.floor(rand() * 40)) : JSON.stringify(body);
+      const r = await send('POST', path, jwtA, text);
+      expect(r.status, text).toBeLessThan(500);
+      if (r.status === 201) expect((await send('DELETE', path, jwtA)).status).toBe(204);
+    }
+    const bad = await send('POST', path, jwtA, '{"volume":');
+    expect(bad.status).toBe(400);
+    // Nothing but the accepted ones (and their deletes) reached the input log.
+    expect(await rawEnd()).toBe(before + (await rawCommands()).length - commandsBefore);
   });
 });

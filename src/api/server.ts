@@ -29,6 +29,7 @@ import { type ConnectivityLookup, connectivityPlugin } from './plugins/connectiv
 import { dataStreamsPlugin } from './plugins/data-streams.js';
 import { eventsPlugin } from './plugins/events.js';
 import { healthPlugin } from './plugins/health.js';
+import { type QuotaBackend, quotasPlugin } from './plugins/quotas.js';
 import { usagePlugin } from './plugins/usage.js';
 import type { TokenStore } from './tokens.js';
 
@@ -55,6 +56,8 @@ export interface ApiOptions {
   store?: Store;
   /** The engine's view of an endpoint's connectivity; without it the connectivity route is not served. */
   connectivity?: ConnectivityLookup;
+  /** The engine's quotas and its command input; without it the quota routes are not served. */
+  quotas?: QuotaBackend;
   /** What the live dashboard at `/` shows; without it there is no dashboard. */
   dashboard?: DashboardSource;
 }
@@ -262,6 +265,7 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
   if (options.connectivity) {
     await app.register(connectivityPlugin(options.connectivity));
   }
+  if (options.quotas) await app.register(quotasPlugin(options.quotas));
   if (options.dashboard) await app.register(dashboardPlugin(options.dashboard));
   await app.register(
     healthPlugin({

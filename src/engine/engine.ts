@@ -12,8 +12,10 @@ import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { EnforcementCommand } from '../contracts/raw.js';
+import { captureLine } from '../capture/ndjson.js';
+import type { EnforcementCommand, EngineCommand, RawRecord } from '../contracts/raw.js';
 import type { Connectivity } from '../core/fold.js';
+import type { Quota, QuotaService } from '../core/quota.js';
 import { openEmbeddedLog } from '../log/index.js';
 import type { Log, Topic } from '../log/types.js';
 import { Directory } from '../reference/directory.js';
@@ -207,6 +209,37 @@ export class EmbeddedEngine {
   /** One ClickHouse round at a time runs beside the fold (chDB inserts off the main thread). */
   private storing: Promise<number> | undefined;
 
+  private turn: Promise<unknown> = Promise.resolve();
+
+  /**
+   * Runs work on the engine after the work queued before it: the live loop's turns and the
+   * API's commands take turns, so ingest and process never run twice at once.
+   */
+  exclusive<T>(work: () => Promise<T>): Promise<T> {
+    const next = this.turn.then(work);
+    this.turn = next.catch(() => undefined);
+    return next;
+  }
+
+  /**
+   * Commands from outside (the management API) on the raw log like any input, so a replay
+   * reproduces them; processed, stored and snapshotted before this resolves.
+   */
+  submit(
+    commands: readonly EngineCommand[],
+    capture?: { write(records: RawRecord[]): Promise<void> },
+  ): Promise<void> {
+    return this.exclusive(async () => {
+      // A live run's capture gets them in the place they took on the log.
+      await capture?.write(commands.map((record) => ({ kind: 'command', record })));
+      await this.ingest(commands.map((record) => captureLine({ kind: 'command', record })));
+      await this.process();
+      await this.storing;
+      await this.writer.drain();
+      await this.checkpoint();
+    });
+  }
+
   /** Puts capture lines on the raw log; lines it already holds are skipped. Returns how many were new. */
   async ingest(lines: Iterable<string>): Promise<number> {
     this.ingestor ??= await Ingestor.open(this.raw, this.directory);
@@ -348,6 +381,17 @@ export class EmbeddedEngine {
       cellId: device?.cellId ?? null,
       updated: device?.updated ?? null,
     };
+  }
+
+  /** An endpoint's data or SMS quota as the fold holds it, with its organisation; undefined for an unknown endpoint. */
+  quotaOf(
+    endpointId: number,
+    service: QuotaService,
+  ): { organisationId: number; quota: Quota | undefined } | undefined {
+    const index = this.directory.indexOfEndpointId(endpointId);
+    if (index === undefined) return undefined;
+    const device = this.processors[index % this.processors.length]?.state().devices.get(index);
+    return { organisationId: this.directory.endpoint(index).organisation_id, quota: device?.quotas[service] };
   }
 
   /** Raw records processed since this engine was opened (for throughput readings). */

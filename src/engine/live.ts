@@ -36,13 +36,16 @@ export async function runLive({ sim, engine, stepMs, capture, onTurn }: LiveOpti
   for (let until = sim.start + stepMs; sim.running; until += stepMs) {
     sim.generate(batch, Number.MAX_SAFE_INTEGER, until);
     await capture?.write(batch);
-    await engine.ingest(batch.map(captureLine));
-    batch.length = 0;
-    progress.processed += await engine.process();
-    for (const command of await engine.enforcementSince(read)) {
-      sim.enforce(command);
-      progress.commands++;
-    }
+    // A turn is one piece of work on the engine: commands from the API wait for its end.
+    await engine.exclusive(async () => {
+      await engine.ingest(batch.map(captureLine));
+      batch.length = 0;
+      progress.processed += await engine.process();
+      for (const command of await engine.enforcementSince(read)) {
+        sim.enforce(command);
+        progress.commands++;
+      }
+    });
     onTurn?.(progress);
   }
   await capture?.close();

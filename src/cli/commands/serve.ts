@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { engineQuotas } from '../../api/from-engine.js';
 import { buildApi } from '../../api/server.js';
 import { TokenStore } from '../../api/tokens.js';
 import { EmbeddedEngine } from '../../engine/engine.js';
@@ -70,6 +71,8 @@ export async function serveCommand(argv: string[]): Promise<number> {
     streams,
     store: engine.store,
     connectivity: (id) => engine.connectivityOf(id),
+    // A served engine runs on wall time: a quota assigned now is stamped now.
+    quotas: engineQuotas(engine, Date.now),
     tokens: new TokenStore(join(dir, 'tokens.json')),
     jwtSecret,
     metricsToken,
