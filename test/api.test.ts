@@ -17,6 +17,7 @@ import type { SinkFactory } from '../connectors/sinks/types.js';
 import { webhookSink } from '../connectors/sinks/webhook/index.js';
 import { buildApi } from '../src/api/server.js';
 import { TokenStore } from '../src/api/tokens.js';
+import { UserStore } from '../src/api/users.js';
 import type { EmbeddedEngine } from '../src/engine/engine.js';
 import { topicValues } from '../src/engine/topic-values.js';
 import { generateReferenceData } from '../src/reference/generator.js';
@@ -128,6 +129,8 @@ let secretA: string;
 let secretB: string;
 let jwtA: string;
 let jwtB: string;
+let users: UserStore;
+const PASSWORD = 'correct horse battery staple';
 
 beforeAll(async () => {
   engine = await replayedEngine(dir, reference, { seed: 5, hours: 4 });
@@ -148,11 +151,14 @@ beforeAll(async () => {
     timeoutMs: 2000,
   });
   tokens = new TokenStore(join(dir, 'api', 'tokens.json'));
+  users = new UserStore(join(dir, 'api', 'users.json'), () => clock);
+  await users.add(orgA, 'alice@example.com', PASSWORD);
   receiver = new Receiver();
   await receiver.start();
   app = await buildApi({
     streams,
     tokens,
+    users,
     jwtSecret: 'a-test-secret-of-at-least-32-bytes!!',
     now: () => clock,
     rateLimit: { max: 1_000_000, timeWindowMs: 60_000 },
@@ -212,7 +218,10 @@ describe('authentication and application tokens', () => {
     ).toBe(401);
     const missing = await call('POST', '/api/v1/authenticate', { body: {} });
     expect(missing.status).toBe(422);
-    expect((missing.json as { problems: string[] }).problems).toEqual(['application_token: is required']);
+    expect((missing.json as { problems: string[] }).problems).toEqual([
+      'body: give one of: application_token; username and password; refresh_token',
+    ]);
+    expect((await call('POST', '/api/v1/authenticate', { body: { username: 'a' } })).status).toBe(422);
     const typed = await call('POST', '/api/v1/authenticate', { body: { application_token: 5 } });
     expect(typed.status).toBe(422);
     expect(typed.text).toContain('application_token');
@@ -252,6 +261,56 @@ describe('authentication and application tokens', () => {
       (await call('POST', '/api/v1/authenticate', { body: { application_token: application_token } })).status,
     ).toBe(401);
     expect((await call('DELETE', `/api/v1/application_token/${id}`, { token: jwtA })).status).toBe(404);
+  });
+
+  it('logs a user in with username and password: an auth_token and a refresh_token, which gets new auth_tokens', async () => {
+    const login = await call('POST', '/api/v1/authenticate', {
+      body: { username: 'alice@example.com', password: PASSWORD },
+    });
+    expect(login.status).toBe(200);
+    const { auth_token, refresh_token } = login.json as { auth_token: string; refresh_token: string };
+    expect(refresh_token).toMatch(/^dsr_[0-9a-f]{16}_/);
+    const claims = JSON.parse(Buffer.from(auth_token.split('.')[1] as string, 'base64url').toString('utf8'));
+    expect(claims.organisation_id).toBe(orgA);
+    expect((await call('GET', '/api/v2/data_stream', { token: auth_token })).status).toBe(200);
+    const refreshed = await call('POST', '/api/v1/authenticate', { body: { refresh_token } });
+    expect(refreshed.status).toBe(200);
+    expect(Object.keys(refreshed.json as object)).toEqual(['auth_token']);
+    // Neither the password nor the refresh secret is on disk.
+    const onDisk = readFileSync(join(dir, 'api', 'users.json'), 'utf8');
+    expect(onDisk).not.toContain(PASSWORD);
+    expect(onDisk).not.toContain(refresh_token.slice(21));
+
+    // A wrong password and an unknown user get the same answer.
+    const wrong = await call('POST', '/api/v1/authenticate', {
+      body: { username: 'alice@example.com', password: 'x' },
+    });
+    const unknown = await call('POST', '/api/v1/authenticate', {
+      body: { username: 'bob@example.com', password: 'x' },
+    });
+    expect([wrong.status, unknown.status]).toEqual([401, 401]);
+    expect(wrong.text).toBe(unknown.text);
+    expect(
+      (
+        await call('POST', '/api/v1/authenticate', {
+          body: { refresh_token: `${refresh_token.slice(0, -4)}AAAA` },
+        })
+      ).status,
+    ).toBe(401);
+
+    // A refresh token runs out after 30 days.
+    const saved = clock;
+    clock += 31 * 86_400_000;
+    expect((await call('POST', '/api/v1/authenticate', { body: { refresh_token } })).status).toBe(401);
+    clock = saved;
+
+    // Removing the user ends its auth_tokens and refresh tokens at once.
+    const fresh = (refreshed.json as { auth_token: string }).auth_token;
+    expect(await users.remove(orgB, 'alice@example.com')).toBe(false);
+    expect(await users.remove(orgA, 'alice@example.com')).toBe(true);
+    expect((await call('GET', '/api/v2/data_stream', { token: fresh })).status).toBe(401);
+    expect((await call('POST', '/api/v1/authenticate', { body: { refresh_token } })).status).toBe(401);
+    await users.add(orgA, 'alice@example.com', PASSWORD);
   });
 
   it('answers 401 without an Authorization header on every authenticated route', async () => {
@@ -536,6 +595,7 @@ const FIELDS = [
   'application_token',
   'username',
   'password',
+  'refresh_token',
 ];
 
 const RAW_TEXTS = ['{', '{"a":}', "{'a':1}", 'nul', 'undefined', '[1,]', '"\\x"', '{"a":1}}', '\u0000', ' '];

@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -286,5 +287,27 @@ describe('npm start (demo)', () => {
     expect(stdout).toMatch(
       /stream \w{8} "demo: events to a local webhook" \(organisation \d+, RestAPI\): Running, [\d,]+ records delivered, 0 behind/,
     );
+  });
+});
+
+describe('data-streamer users', () => {
+  const run = (input: string, ...args: string[]) =>
+    spawnSync(process.execPath, [CLI, 'users', ...args], { input, encoding: 'utf8' });
+
+  it('adds a user with the password from standard input, keeps only its hash, and removes it', () => {
+    const data = join(dir, 'users');
+    const common = ['--data-dir', data, '--organisation', '1001'];
+    const added = run('a long passphrase\n', 'add', ...common, '--username', 'ops@example.com');
+    expect(added.status, added.stderr).toBe(0);
+    expect(JSON.parse(added.stdout)).toMatchObject({ organisation_id: 1001, username: 'ops@example.com' });
+    expect(readFileSync(join(data, 'api', 'users.json'), 'utf8')).not.toContain('a long passphrase');
+    const taken = run('another long passphrase\n', 'add', ...common, '--username', 'ops@example.com');
+    expect(taken.status).not.toBe(0);
+    expect(taken.stderr).toContain('username: ops@example.com is taken');
+    const short = run('short\n', 'add', ...common, '--username', 'x@example.com');
+    expect(short.stderr).toContain('password: 12..512 characters');
+    expect(JSON.parse(run('', 'list', ...common).stdout)).toHaveLength(1);
+    expect(run('', 'remove', ...common, '--username', 'ops@example.com').status).toBe(0);
+    expect(JSON.parse(run('', 'list', ...common).stdout)).toEqual([]);
   });
 });

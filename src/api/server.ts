@@ -32,10 +32,13 @@ import { healthPlugin } from './plugins/health.js';
 import { type QuotaBackend, quotasPlugin } from './plugins/quotas.js';
 import { usagePlugin } from './plugins/usage.js';
 import type { TokenStore } from './tokens.js';
+import type { UserStore } from './users.js';
 
 export interface ApiOptions {
   streams: StreamManager;
   tokens: TokenStore;
+  /** Username/password logins and refresh tokens; without it only application tokens authenticate. */
+  users?: UserStore;
   /** HMAC secret of the auth_tokens (HS256); at least 32 bytes. */
   jwtSecret: string | Buffer;
   /** Clock of the auth_tokens' iat/exp, in ms. */
@@ -203,7 +206,7 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
     }),
   );
 
-  const { tokens } = options;
+  const { tokens, users } = options;
   await app.register(fastifyJwt, {
     secret: options.jwtSecret,
     sign: { algorithm: 'HS256', expiresIn: `${AUTH_TOKEN_MINUTES}m` },
@@ -214,7 +217,8 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
       return (
         typeof caller.token_id === 'string' &&
         typeof caller.organisation_id === 'number' &&
-        tokens.isActive(caller.token_id, caller.organisation_id)
+        (tokens.isActive(caller.token_id, caller.organisation_id) ||
+          users?.isActive(caller.token_id, caller.organisation_id) === true)
       );
     },
   });
@@ -254,7 +258,7 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
   const connectionTypes =
     options.connectionTypes ??
     [...SINKS.values()].map((s) => ({ type: s.connectionType, formats: s.formats }));
-  await app.register(authPlugin(tokens));
+  await app.register(authPlugin(tokens, users));
   await app.register(applicationTokensPlugin(tokens));
   await app.register(dataStreamsPlugin(options.streams, connectionTypes));
   // Served (and in the OpenAPI document) when there is a store to read.

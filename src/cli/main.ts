@@ -11,6 +11,7 @@ import { replayCommand } from './commands/replay.js';
 import { serveCommand, tokensCommand } from './commands/serve.js';
 import { simulateCommand } from './commands/simulate.js';
 import { streamsCommand } from './commands/streams.js';
+import { usersCommand } from './commands/users.js';
 
 const HELP = `data-streamer ${VERSION}: stream processing for cellular IoT connectivity data
 
@@ -28,6 +29,7 @@ Commands:
   streams     data streams: deliver usage records and events to webhook, S3, Kinesis, Pub/Sub, Event Hubs
   serve       the management API (data streams, application tokens, metrics) over an engine data dir
   tokens      application tokens of an organisation for the API: create, list, revoke
+  users       users (username and password) of an organisation for the API: add, passwd, list, remove
 
 Run data-streamer <command> --help for a command's options.`;
 
@@ -43,6 +45,7 @@ const COMMANDS: Record<string, (argv: string[]) => Promise<number>> = {
   streams: streamsCommand,
   serve: serveCommand,
   tokens: tokensCommand,
+  users: usersCommand,
 };
 
 async function main(argv: string[]): Promise<number> {

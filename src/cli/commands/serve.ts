@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { engineQuotas } from '../../api/from-engine.js';
 import { buildApi } from '../../api/server.js';
 import { TokenStore } from '../../api/tokens.js';
+import { UserStore } from '../../api/users.js';
 import { EmbeddedEngine } from '../../engine/engine.js';
 import { streamsOf } from '../../streams/beside-engine.js';
 import { UsageError } from '../../util/errors.js';
@@ -74,6 +75,7 @@ export async function serveCommand(argv: string[]): Promise<number> {
     // A served engine runs on wall time: a quota assigned now is stamped now.
     quotas: engineQuotas(engine, Date.now),
     tokens: new TokenStore(join(dir, 'tokens.json')),
+    users: new UserStore(join(dir, 'users.json')),
     jwtSecret,
     metricsToken,
     logger: { level: 'warn' },
