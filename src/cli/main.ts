@@ -6,6 +6,7 @@ import { demoCommand } from './commands/demo.js';
 import { diffCommand } from './commands/diff.js';
 import { inspectCommand } from './commands/inspect.js';
 import { queryCommand } from './commands/query.js';
+import { receiveCommand } from './commands/receive.js';
 import { referenceCommand } from './commands/reference.js';
 import { replayCommand } from './commands/replay.js';
 import { serveCommand, tokensCommand } from './commands/serve.js';
@@ -27,6 +28,7 @@ Commands:
   query       run SQL against the engine's ClickHouse store
   reference   generate or validate reference data (operators, tariffs, fleet)
   streams     data streams: deliver usage records and events to webhook, S3, Kinesis, Pub/Sub, Event Hubs
+  receive     a local webhook receiver that prints what a data stream delivers
   serve       the management API (data streams, application tokens, metrics) over an engine data dir
   tokens      application tokens of an organisation for the API: create, list, revoke
   users       users (username and password) of an organisation for the API: add, passwd, list, remove
@@ -43,6 +45,7 @@ const COMMANDS: Record<string, (argv: string[]) => Promise<number>> = {
   query: queryCommand,
   reference: referenceCommand,
   streams: streamsCommand,
+  receive: receiveCommand,
   serve: serveCommand,
   tokens: tokensCommand,
   users: usersCommand,

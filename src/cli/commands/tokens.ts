@@ -1,4 +1,5 @@
 import { join } from 'node:path';
+import { apiDir } from '../../api/from-engine.js';
 import { TokenStore } from '../../api/tokens.js';
 import { UsageError } from '../../util/errors.js';
 import { parse, parseInteger } from '../args.js';
@@ -17,9 +18,6 @@ Actions:
 
 Example:
   data-streamer tokens create --data-dir data/demo/engine --organisation 1001 --description "ci"`;
-
-/** Where a data directory keeps its API files (tokens, JWT secret, metrics token). */
-export const apiDir = (dataDir: string) => join(dataDir, 'api');
 
 export async function tokensCommand(argv: string[]): Promise<number> {
   const { values, positionals } = parse(

@@ -1,9 +1,9 @@
 import { join } from 'node:path';
 import { text } from 'node:stream/consumers';
+import { apiDir } from '../../api/from-engine.js';
 import { UserStore } from '../../api/users.js';
 import { UsageError } from '../../util/errors.js';
 import { parse, parseInteger } from '../args.js';
-import { apiDir } from './tokens.js';
 
 export const USERS_HELP = `Usage: data-streamer users <action> --data-dir DIR --organisation ORG [--username U]
 

@@ -1,7 +1,7 @@
 /**
- * The demo's own webhook receiver on 127.0.0.1: what a customer's endpoint would be, so a
- * new user sees a data stream deliver without setting anything up. It counts what
- * arrives and keeps the last record.
+ * A webhook receiver on 127.0.0.1: what a customer's endpoint would be, so a new user sees
+ * a data stream deliver without setting anything up (the demo's built-in stream, and
+ * `data-streamer receive`). It counts what arrives and keeps the last record.
  */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -15,7 +15,9 @@ export class DemoWebhookReceiver {
     readonly url: string,
   ) {}
 
-  static async start(): Promise<DemoWebhookReceiver> {
+  static async start(
+    options: { port?: number; onBatch?: (records: unknown[]) => void } = {},
+  ): Promise<DemoWebhookReceiver> {
     let receiver: DemoWebhookReceiver | undefined;
     const server = createServer((req, res) => {
       const chunks: Buffer[] = [];
@@ -29,13 +31,17 @@ export class DemoWebhookReceiver {
             receiver.records += records.length;
             receiver.last = records[records.length - 1] ?? receiver.last;
           }
+          options.onBatch?.(records);
           res.writeHead(200).end();
         } catch {
           res.writeHead(400).end();
         }
       });
     });
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(options.port ?? 0, '127.0.0.1', resolve);
+    });
     receiver = new DemoWebhookReceiver(
       server,
       `http://127.0.0.1:${(server.address() as AddressInfo).port}/emnify`,
