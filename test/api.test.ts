@@ -163,6 +163,7 @@ beforeAll(async () => {
     now: () => clock,
     rateLimit: { max: 1_000_000, timeWindowMs: 60_000 },
     metricsToken: METRICS_TOKEN,
+    stages: () => engine.stageCounts(),
     connectionTypes: [{ type: 'RestAPI', formats: ['Json'] }],
     logger: {
       level: 'info',
@@ -464,6 +465,26 @@ describe('data streams', () => {
     expect(metrics.text).toContain(
       `data_streamer_stream_lag_records{stream_id="${stream.id}",organisation_id="${orgA}"} 0`,
     );
+    const labels = `stream_id="${stream.id}",organisation_id="${orgA}"`;
+    const value = (line: string) =>
+      Number(new RegExp(`^${line.replace(/[{}"+.]/g, '\\$&')} (\\S+)$`, 'm').exec(metrics.text)?.[1]);
+    // The delivery histogram: cumulative buckets ending in +Inf = count.
+    const count = value(`data_streamer_stream_delivery_seconds_count{${labels}}`);
+    expect(count).toBeGreaterThan(0);
+    expect(value(`data_streamer_stream_delivery_seconds_bucket{${labels},le="+Inf"}`)).toBe(count);
+    expect(value(`data_streamer_stream_delivery_seconds_bucket{${labels},le="60"}`)).toBeLessThanOrEqual(
+      count,
+    );
+    expect(value(`data_streamer_stream_lag_seconds{${labels}}`)).toBe(0);
+    // The engine's stages: what the replay folded and stored, and what each output topic holds.
+    const stages = await engine.stageCounts();
+    expect(stages.processed).toBeGreaterThan(0);
+    expect(value('data_streamer_engine_processed_records_total')).toBe(stages.processed);
+    expect(value('data_streamer_storage_inserted_rows_total')).toBe(stages.storedRows);
+    expect(value('data_streamer_engine_output_records{topic="usage"}')).toBeGreaterThanOrEqual(
+      usageOfA.length,
+    );
+    expect(value('data_streamer_engine_dead_letters')).toBe(stages.outputs['dead-letters']);
     expect((await call('GET', '/metrics', { token: jwtA })).status).toBe(401);
     expect((await call('GET', '/metrics')).status).toBe(401);
 

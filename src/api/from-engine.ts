@@ -83,6 +83,7 @@ export async function startEngineApi(options: EngineApiOptions): Promise<EngineA
     connectivity: (id) => engine.connectivityOf(id),
     quotas: engineQuotas(engine, options.now, options.capture),
     dashboard: engineDashboardSource(engine, streams),
+    stages: () => engine.stageCounts(),
     tokens,
     users: new UserStore(join(dir, 'users.json')),
     jwtSecret: secretFile(join(dir, 'jwt-secret')),

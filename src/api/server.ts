@@ -28,7 +28,7 @@ import { AUTH_TOKEN_MINUTES, authPlugin } from './plugins/auth.js';
 import { type ConnectivityLookup, connectivityPlugin } from './plugins/connectivity.js';
 import { dataStreamsPlugin } from './plugins/data-streams.js';
 import { eventsPlugin } from './plugins/events.js';
-import { healthPlugin } from './plugins/health.js';
+import { healthPlugin, type StageCounts } from './plugins/health.js';
 import { type QuotaBackend, quotasPlugin } from './plugins/quotas.js';
 import { usagePlugin } from './plugins/usage.js';
 import type { TokenStore } from './tokens.js';
@@ -61,6 +61,8 @@ export interface ApiOptions {
   connectivity?: ConnectivityLookup;
   /** The engine's quotas and its command input; without it the quota routes are not served. */
   quotas?: QuotaBackend;
+  /** The engine's counts per stage, for /metrics. */
+  stages?: () => Promise<StageCounts>;
   /** What the live dashboard at `/` shows; without it there is no dashboard. */
   dashboard?: DashboardSource;
 }
@@ -276,6 +278,7 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
       streams: options.streams,
       ...(options.ready ? { ready: options.ready } : {}),
       ...(options.metricsToken ? { metricsToken: options.metricsToken } : {}),
+      ...(options.stages ? { engine: options.stages } : {}),
     }),
   );
   return app;

@@ -204,6 +204,8 @@ export class EmbeddedEngine {
   }
 
   private ingestor: Ingestor | undefined;
+  /** Since this engine was opened: for /metrics and the dashboard. */
+  private readonly counters = { ingested: 0, storedRows: 0 };
   private processed = 0;
   private stored = 0;
   /** One ClickHouse round at a time runs beside the fold (chDB inserts off the main thread). */
@@ -235,7 +237,7 @@ export class EmbeddedEngine {
       await this.ingest(commands.map((record) => captureLine({ kind: 'command', record })));
       await this.process();
       await this.storing;
-      await this.writer.drain();
+      await this.storeRound();
       await this.checkpoint();
     });
   }
@@ -244,7 +246,9 @@ export class EmbeddedEngine {
   async ingest(lines: Iterable<string>): Promise<number> {
     this.ingestor ??= await Ingestor.open(this.raw, this.directory);
     for (const line of lines) this.ingestor.add(line);
-    return this.ingestor.flush();
+    const n = await this.ingestor.flush();
+    this.counters.ingested += n;
+    return n;
   }
 
   /**
@@ -258,7 +262,7 @@ export class EmbeddedEngine {
     // ClickHouse likes few large inserts: store in chunks of many processing steps.
     if (!this.storing && this.processed - this.stored >= STORE_EVERY) {
       this.stored = this.processed;
-      this.storing = this.writer.drain().finally(() => {
+      this.storing = this.storeRound().finally(() => {
         this.storing = undefined;
       });
     }
@@ -270,8 +274,15 @@ export class EmbeddedEngine {
     await this.organisations.drain(true);
     // Outputs are durable on the log before they are stored: storage can always catch up.
     await this.storing;
-    await this.writer.drain();
+    await this.storeRound();
     await this.checkpoint();
+  }
+
+  /** One ClickHouse round: what the output log holds and the store does not yet. */
+  private async storeRound(): Promise<number> {
+    const rows = await this.writer.drain();
+    this.counters.storedRows += rows;
+    return rows;
   }
 
   /**
@@ -392,6 +403,30 @@ export class EmbeddedEngine {
     if (index === undefined) return undefined;
     const device = this.processors[index % this.processors.length]?.state().devices.get(index);
     return { organisationId: this.directory.endpoint(index).organisation_id, quota: device?.quotas[service] };
+  }
+
+  /**
+   * Counters per stage for /metrics: records put on the raw log and folded, and rows
+   * stored, since this engine was opened; and the records each output topic holds.
+   */
+  async stageCounts(): Promise<{
+    ingested: number;
+    processed: number;
+    storedRows: number;
+    outputs: Record<string, number>;
+  }> {
+    const outputs: Record<string, number> = {};
+    for (const topic of [...Object.values(this.outputs), ...Object.values(this.organisationOutputs)]) {
+      let n = 0;
+      for (let p = 0; p < topic.partitions; p++) n += await topic.endOffset(p);
+      outputs[topic.name] = n;
+    }
+    return {
+      ingested: this.counters.ingested,
+      processed: this.processed,
+      storedRows: this.counters.storedRows,
+      outputs,
+    };
   }
 
   /** Raw records processed since this engine was opened (for throughput readings). */

@@ -32,9 +32,14 @@ export interface LaneMetrics {
   in_flight: number;
   last_success_at: string | null;
   last_error: { code: string; message: string; status?: number | string; at: string } | null;
-  /** Delivery time of batches (first attempt to success), for percentiles. */
+  /** Delivery time of the latest batches (first attempt to success), for percentiles. */
   latency_ms: number[];
+  /** Every delivery time since start, as cumulative counts per LATENCY_BUCKETS_MS bound (a Prometheus histogram). */
+  latency_histogram: { buckets: number[]; sum_ms: number; count: number };
 }
+
+/** Upper bounds of the delivery-latency histogram, in ms. */
+export const LATENCY_BUCKETS_MS = [10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10_000, 30_000, 60_000];
 
 export interface LaneOptions {
   stream: DataStream;
@@ -152,6 +157,7 @@ export const emptyMetrics = (): LaneMetrics => ({
   last_success_at: null,
   last_error: null,
   latency_ms: [],
+  latency_histogram: { buckets: LATENCY_BUCKETS_MS.map(() => 0), sum_ms: 0, count: 0 },
 });
 
 /** Records a stream has not delivered yet (filtered ones included) and how far they span in event time. */
@@ -338,8 +344,15 @@ export class Lane {
     this.metrics.delivered_records += records.length;
     this.metrics.delivered_batches++;
     this.metrics.last_success_at = new Date(now()).toISOString();
-    this.metrics.latency_ms.push(now() - began);
+    const took = now() - began;
+    this.metrics.latency_ms.push(took);
     if (this.metrics.latency_ms.length > 1000) this.metrics.latency_ms.splice(0, 500);
+    const histogram = this.metrics.latency_histogram;
+    LATENCY_BUCKETS_MS.forEach((bound, i) => {
+      if (took <= bound) histogram.buckets[i] = (histogram.buckets[i] ?? 0) + 1;
+    });
+    histogram.sum_ms += took;
+    histogram.count++;
     return true;
   }
 

@@ -55,7 +55,11 @@ export interface StreamManagerOptions {
 
 export interface StreamStatus {
   stream: DataStream;
-  metrics: Omit<LaneMetrics, 'latency_ms'> & { latency_ms: { p50: number; p99: number } | null };
+  metrics: Omit<LaneMetrics, 'latency_ms' | 'latency_histogram'> & {
+    latency_ms: { p50: number; p99: number } | null;
+  };
+  /** For /metrics. */
+  latency_histogram: LaneMetrics['latency_histogram'];
   lag: { records: number; seconds: number };
   dead_lettered_batches: number;
 }
@@ -264,7 +268,7 @@ export class StreamManager {
 
   async status(organisationId: number, id: string): Promise<StreamStatus> {
     const stream = this.owned(organisationId, id);
-    const { latency_ms, ...metrics } = this.metrics.get(id) ?? emptyMetrics();
+    const { latency_ms, latency_histogram, ...metrics } = this.metrics.get(id) ?? emptyMetrics();
     const sorted = [...latency_ms].sort((a, b) => a - b);
     const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] as number;
     const lag = await streamLag(this.sourcesOf(stream), this.options.cursors, id);
@@ -273,6 +277,7 @@ export class StreamManager {
       metrics: { ...metrics, latency_ms: sorted.length ? { p50: at(0.5), p99: at(0.99) } : null },
       lag,
       dead_lettered_batches: this.deadLetters.list(id).length,
+      latency_histogram,
     };
   }
 

@@ -6,6 +6,7 @@
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
+import { LATENCY_BUCKETS_MS } from '../../streams/lane.js';
 import type { StreamManager } from '../../streams/manager.js';
 import { ApiError, errorResponses } from '../http.js';
 
@@ -14,6 +15,8 @@ export interface HealthOptions {
   /** False while the server cannot serve (starting, closing). */
   ready?: () => boolean;
   metricsToken?: string;
+  /** The engine's counts per stage; without it /metrics has the streams only. */
+  engine?: () => Promise<StageCounts>;
 }
 
 const tags = ['operations'];
@@ -22,50 +25,136 @@ const digest = (text: string) => createHash('sha256').update(text).digest();
 const label = (value: string | number) =>
   String(value).replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
 
-/** Every stream's delivery counters and lag, in the Prometheus text format. */
-export async function metricsText(streams: StreamManager): Promise<string> {
-  const families = {
-    delivered: [
-      'data_streamer_stream_delivered_records_total',
+/** What the engine counts per stage (EmbeddedEngine.stageCounts). */
+export interface StageCounts {
+  ingested: number;
+  processed: number;
+  storedRows: number;
+  /** Records each output topic holds: events, usage, enforcement, dead-letters... */
+  outputs: Record<string, number>;
+}
+
+/** One metric family in the Prometheus text format: HELP, TYPE, then its samples. */
+class Families {
+  private readonly lines: string[] = [];
+  add(name: string, type: 'counter' | 'gauge' | 'histogram', help: string, samples: string[]): void {
+    this.lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`, ...samples);
+  }
+  text(): string {
+    return `${this.lines.join('\n')}\n`;
+  }
+}
+
+/** The engine's stages and every stream's delivery, in the Prometheus text format. */
+export async function metricsText(
+  streams: StreamManager,
+  engine?: () => Promise<StageCounts>,
+): Promise<string> {
+  const out = new Families();
+  if (engine) {
+    const stages = await engine();
+    const prefix = 'data_streamer_engine';
+    out.add(
+      `${prefix}_ingested_records_total`,
       'counter',
-      'Records delivered to the destination',
-    ],
-    failed: [
-      'data_streamer_stream_failed_attempts_total',
-      'counter',
-      'Failed delivery attempts, by error kind',
-    ],
-    dead: ['data_streamer_stream_dead_lettered_batches', 'gauge', 'Batches in the dead-letter store'],
-    lag: ['data_streamer_stream_lag_records', 'gauge', 'Records on the log not yet delivered'],
-    status: [
-      'data_streamer_stream_status',
+      'Raw records and commands put on the input log since start',
+      [`${prefix}_ingested_records_total ${stages.ingested}`],
+    );
+    out.add(`${prefix}_processed_records_total`, 'counter', 'Input records folded since start', [
+      `${prefix}_processed_records_total ${stages.processed}`,
+    ]);
+    out.add(
+      `${prefix}_output_records`,
       'gauge',
-      'Stream status id: 1 Running, 2 Paused, 3 Error, 4 Pending',
-    ],
-  } as const;
-  const samples: Record<keyof typeof families, string[]> = {
+      'Records each output topic holds (events, usage, enforcement, dead-letters, organisation stage)',
+      Object.entries(stages.outputs).map(
+        ([topic, n]) => `${prefix}_output_records{topic="${label(topic)}"} ${n}`,
+      ),
+    );
+    out.add(
+      `${prefix}_dead_letters`,
+      'gauge',
+      'Input records the engine refused, with their reason, on the dead-letter topic',
+      [`${prefix}_dead_letters ${stages.outputs['dead-letters'] ?? 0}`],
+    );
+    out.add(
+      'data_streamer_storage_inserted_rows_total',
+      'counter',
+      'Rows inserted into ClickHouse since start',
+      [`data_streamer_storage_inserted_rows_total ${stages.storedRows}`],
+    );
+  }
+  const samples = {
     delivered: [],
     failed: [],
     dead: [],
     lag: [],
+    lagSeconds: [],
     status: [],
-  };
+    latency: [],
+  } as Record<string, string[]>;
+  const push = (key: string, line: string) => samples[key]?.push(line);
   for (const stream of streams.all()) {
     const s = await streams.status(stream.organisation_id, stream.id);
     const labels = `stream_id="${label(stream.id)}",organisation_id="${label(stream.organisation_id)}"`;
-    samples.delivered.push(`${families.delivered[0]}{${labels}} ${s.metrics.delivered_records}`);
+    push(
+      'delivered',
+      `data_streamer_stream_delivered_records_total{${labels}} ${s.metrics.delivered_records}`,
+    );
     for (const [kind, n] of Object.entries(s.metrics.failed_attempts))
-      samples.failed.push(`${families.failed[0]}{${labels},kind="${label(kind)}"} ${n}`);
-    samples.dead.push(`${families.dead[0]}{${labels}} ${s.dead_lettered_batches}`);
-    samples.lag.push(`${families.lag[0]}{${labels}} ${s.lag.records}`);
-    samples.status.push(`${families.status[0]}{${labels}} ${s.stream.status.id}`);
+      push('failed', `data_streamer_stream_failed_attempts_total{${labels},kind="${label(kind)}"} ${n}`);
+    push('dead', `data_streamer_stream_dead_lettered_batches{${labels}} ${s.dead_lettered_batches}`);
+    push('lag', `data_streamer_stream_lag_records{${labels}} ${s.lag.records}`);
+    push('lagSeconds', `data_streamer_stream_lag_seconds{${labels}} ${s.lag.seconds}`);
+    push('status', `data_streamer_stream_status{${labels}} ${s.stream.status.id}`);
+    const h = s.latency_histogram;
+    const name = 'data_streamer_stream_delivery_seconds';
+    LATENCY_BUCKETS_MS.forEach((bound, i) =>
+      push('latency', `${name}_bucket{${labels},le="${bound / 1000}"} ${h.buckets[i] ?? 0}`),
+    );
+    push('latency', `${name}_bucket{${labels},le="+Inf"} ${h.count}`);
+    push('latency', `${name}_sum{${labels}} ${h.sum_ms / 1000}`);
+    push('latency', `${name}_count{${labels}} ${h.count}`);
   }
-  const lines: string[] = [];
-  for (const key of Object.keys(families) as (keyof typeof families)[]) {
-    const [name, type, help] = families[key];
-    lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`, ...samples[key]);
-  }
-  return `${lines.join('\n')}\n`;
+  const s = (key: string) => samples[key] ?? [];
+  out.add(
+    'data_streamer_stream_delivered_records_total',
+    'counter',
+    'Records delivered to the destination',
+    s('delivered'),
+  );
+  out.add(
+    'data_streamer_stream_failed_attempts_total',
+    'counter',
+    'Failed delivery attempts, by error class (retriable, permanent, partial)',
+    s('failed'),
+  );
+  out.add(
+    'data_streamer_stream_dead_lettered_batches',
+    'gauge',
+    'Batches in the dead-letter store',
+    s('dead'),
+  );
+  out.add('data_streamer_stream_lag_records', 'gauge', 'Records on the log not yet delivered', s('lag'));
+  out.add(
+    'data_streamer_stream_lag_seconds',
+    'gauge',
+    'Event time between the newest record on the log and the stream cursor',
+    s('lagSeconds'),
+  );
+  out.add(
+    'data_streamer_stream_status',
+    'gauge',
+    'Stream status id: 1 Running, 2 Paused, 3 Error, 4 Pending',
+    s('status'),
+  );
+  out.add(
+    'data_streamer_stream_delivery_seconds',
+    'histogram',
+    'Time from the first delivery attempt of a batch to its success',
+    s('latency'),
+  );
+  return out.text();
 }
 
 export function healthPlugin(options: HealthOptions) {
@@ -87,7 +176,7 @@ export function healthPlugin(options: HealthOptions) {
       '/metrics',
       {
         schema: {
-          summary: 'Prometheus metrics of every stream (operator bearer token)',
+          summary: 'Prometheus metrics of the engine stages and every stream (operator bearer token)',
           tags,
           security: [{ metricsToken: [] }],
           produces: ['text/plain'],
@@ -101,7 +190,7 @@ export function healthPlugin(options: HealthOptions) {
         if (!given || !timingSafeEqual(digest(given), expected))
           throw new ApiError(401, 'unauthorized', '/metrics needs the operator metrics token');
         reply.type('text/plain; version=0.0.4; charset=utf-8');
-        return metricsText(options.streams);
+        return metricsText(options.streams, options.engine);
       },
     );
   };
