@@ -8,12 +8,15 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Validator } from '@seriousme/openapi-schema-validator';
 import type { FastifyInstance } from 'fastify';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { engineDashboardSource } from '../src/api/dashboard/source.js';
 import { engineQuotas } from '../src/api/from-engine.js';
 import { buildApi } from '../src/api/server.js';
 import { TokenStore } from '../src/api/tokens.js';
+import { UserStore } from '../src/api/users.js';
 import { parseDecimal } from '../src/core/decimal.js';
 import type { EmbeddedEngine } from '../src/engine/engine.js';
 import { topicValues } from '../src/engine/topic-values.js';
@@ -133,6 +136,10 @@ beforeAll(async () => {
     connectivity: (id) => engine.connectivityOf(id),
     // Commands are stamped an hour after the replayed traffic.
     quotas: engineQuotas(engine, () => T0 + 5 * HOUR),
+    dashboard: engineDashboardSource(engine, streams),
+    users: new UserStore(join(dir, 'api', 'users.json')),
+    stages: () => engine.stageCounts(),
+    metricsToken: 'metrics-token-for-tests',
     jwtSecret: 'a-test-secret-of-at-least-32-bytes!!',
     rateLimit: { max: 1_000_000, timeWindowMs: 60_000 },
   });
@@ -453,8 +460,12 @@ describe('malformed queries', () => {
     }
   });
 
-  it('lists the routes in the OpenAPI document', async () => {
+  it('lists every route in an OpenAPI document that validates against the OpenAPI 3.1 schema', async () => {
     const spec = (await get('/api/docs/json')).json as { paths: Record<string, Record<string, unknown>> };
+    const validation = await new Validator().validate(spec as Parameters<Validator['validate']>[0]);
+    expect(validation.errors ?? [], JSON.stringify(validation.errors)).toEqual([]);
+    expect(validation.valid).toBe(true);
+    expect(Object.keys(spec.paths)).toContain('/api/v1/dashboard');
     for (const path of [
       '/api/v1/event',
       '/api/v1/endpoint/{id}/event',
