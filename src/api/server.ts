@@ -77,6 +77,7 @@ const REDACT = [
   '*.application_token',
   '*.auth_token',
   '*.password',
+  '*.refresh_token',
   '*.credentials',
   '*.destination',
 ];
