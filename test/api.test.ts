@@ -510,7 +510,8 @@ describe('data streams', () => {
     }
     const logs = logLines.join('');
     expect(logs.length).toBeGreaterThan(0);
-    for (const secret of ['s3cret', 'sixteen-chars', jwtA, secretA, PASSWORD]) expect(logs).not.toContain(secret);
+    for (const secret of ['s3cret', 'sixteen-chars', jwtA, secretA, PASSWORD])
+      expect(logs).not.toContain(secret);
   });
 
   it('isolates organisations on every route: B gets 404 for A’s streams and never A’s data', async () => {

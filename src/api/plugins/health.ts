@@ -109,9 +109,9 @@ export async function metricsText(
     push('status', `data_streamer_stream_status{${labels}} ${s.stream.status.id}`);
     const h = s.latency_histogram;
     const name = 'data_streamer_stream_delivery_seconds';
-    LATENCY_BUCKETS_MS.forEach((bound, i) =>
-      push('latency', `${name}_bucket{${labels},le="${bound / 1000}"} ${h.buckets[i] ?? 0}`),
-    );
+    LATENCY_BUCKETS_MS.forEach((bound, i) => {
+      push('latency', `${name}_bucket{${labels},le="${bound / 1000}"} ${h.buckets[i] ?? 0}`);
+    });
     push('latency', `${name}_bucket{${labels},le="+Inf"} ${h.count}`);
     push('latency', `${name}_sum{${labels}} ${h.sum_ms / 1000}`);
     push('latency', `${name}_count{${labels}} ${h.count}`);
