@@ -17,11 +17,12 @@ import type { EnforcementCommand, EngineCommand, RawRecord } from '../contracts/
 import type { Connectivity } from '../core/fold.js';
 import type { Quota, QuotaService } from '../core/quota.js';
 import { openEmbeddedLog } from '../log/index.js';
+import type { KafkaLogOptions } from '../log/kafka/options.js';
 import type { Log, Topic } from '../log/types.js';
 import { Directory } from '../reference/directory.js';
 import { validateReferenceData } from '../reference/loader.js';
 import type { ReferenceData } from '../reference/types.js';
-import { openStore, type Store } from '../storage/index.js';
+import { openStore, type Store, type StoreOptions } from '../storage/index.js';
 import { DataStreamerError } from '../util/errors.js';
 import { captureLines, Ingestor, lineTime } from './ingest.js';
 import { ORGANISATION_TOPICS, OrganisationRunner } from './organisation-runner.js';
@@ -39,6 +40,36 @@ export interface EngineOptions {
   batchSize?: number;
   /** Raw records between snapshots of a partition. */
   snapshotEvery?: number;
+  /**
+   * Where the log lives: the embedded log under dataDir/log (default), or Kafka
+   * (distributed mode), with the topic names of engineTopics(partitions, topicPrefix).
+   */
+  log?: { kind: 'embedded' } | { kind: 'kafka'; options: KafkaLogOptions; topicPrefix: string };
+  /** Where the outputs are stored: chDB under dataDir/clickhouse (default), or a ClickHouse server. */
+  store?: StoreOptions;
+}
+
+/**
+ * The engine's log: embedded files (fsync 'always': the commit order, outputs durable then
+ * the snapshot, must hold across power loss too, not only SIGKILL), or Kafka. Retention
+ * stays off for the engine's own topics until it can be held back by the slowest consumer's
+ * cursor (data streams); on Kafka that also keeps old event times (a replay) from being
+ * deleted at once by the broker's time-based retention.
+ */
+async function openEngineLog(options: EngineOptions): Promise<{ log: Log; prefix: string }> {
+  if (options.log?.kind === 'kafka') {
+    const { openKafkaLog } = await import('../log/kafka/log.js');
+    return {
+      log: await openKafkaLog({ ...options.log.options, retentionMs: Number.POSITIVE_INFINITY }),
+      prefix: options.log.topicPrefix,
+    };
+  }
+  const log = await openEmbeddedLog({
+    dir: join(options.dataDir, 'log'),
+    fsync: 'always',
+    retentionMs: Number.POSITIVE_INFINITY,
+  });
+  return { log, prefix: '' };
 }
 
 export interface EndpointConnectivity {
@@ -121,17 +152,10 @@ export class EmbeddedEngine {
     if (!existsSync(configFile)) writeFileSync(configFile, JSON.stringify({ partitions }));
 
     const directory = new Directory(data);
-    // fsync 'always': the commit order (outputs durable, then the snapshot) must hold across
-    // power loss too, not only SIGKILL. Retention stays off for the engine's own topics until
-    // retention can be held back by the slowest consumer's cursor (data streams).
-    const log = await openEmbeddedLog({
-      dir: join(dataDir, 'log'),
-      fsync: 'always',
-      retentionMs: Number.POSITIVE_INFINITY,
-    });
-    const raw = await log.topic('raw', partitions);
+    const { log, prefix } = await openEngineLog(options);
+    const raw = await log.topic(`${prefix}raw`, partitions);
     const outputs = {} as Record<OutputTopic, Topic>;
-    for (const topic of OUTPUT_TOPICS) outputs[topic] = await log.topic(topic, partitions);
+    for (const topic of OUTPUT_TOPICS) outputs[topic] = await log.topic(`${prefix}${topic}`, partitions);
     const processors: PartitionProcessor[] = [];
     for (let p = 0; p < partitions; p++) {
       processors.push(
@@ -145,10 +169,10 @@ export class EmbeddedEngine {
         ),
       );
     }
-    const store = await openStore({ kind: 'embedded', dataDir: join(dataDir, 'clickhouse') });
+    const store = await openStore(options.store ?? { kind: 'embedded', dataDir: join(dataDir, 'clickhouse') });
     await store.migrate();
     const organisationTopics = {} as Record<(typeof ORGANISATION_TOPICS)[number], Topic>;
-    for (const topic of ORGANISATION_TOPICS) organisationTopics[topic] = await log.topic(topic, 1);
+    for (const topic of ORGANISATION_TOPICS) organisationTopics[topic] = await log.topic(`${prefix}${topic}`, 1);
     const organisations = await OrganisationRunner.open(
       directory,
       outputs.usage,

@@ -364,3 +364,14 @@ function alive(pid: number): boolean {
     return (error as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
+
+/** The broker's addresses, or a failure (never a skip) saying why it did not start and how to fix it. */
+export function kafkaBrokersOrFail(broker: KafkaBroker | undefined, failure: Error | undefined): string[] {
+  if (!broker)
+    throw new Error(
+      `No Kafka broker for this test: ${failure?.message ?? 'not started'}\n` +
+        'The tests start one themselves from Maven Central jars: they need Java 17+ (apt-get install -y openjdk-17-jre-headless) ' +
+        'and Maven (apt-get install -y maven), or DATA_STREAMER_KAFKA_BROKERS=host:port naming a running broker.',
+    );
+  return broker.brokers;
+}
