@@ -4,13 +4,21 @@
  * a ClickHouse server and through the embedded engine gives the same outputs, record for
  * record, and the same cost totals.
  */
-import { mkdtempSync } from 'node:fs';
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseDecimal } from '../src/core/decimal.js';
 import { EmbeddedEngine } from '../src/engine/engine.js';
+import { captureLines, Ingestor } from '../src/engine/ingest.js';
+import { engineTopics } from '../src/engine/topics.js';
+import { openKafkaLog } from '../src/log/kafka/log.js';
+import { Directory } from '../src/reference/directory.js';
 import { generateReferenceData } from '../src/reference/generator.js';
-import { allOutputs, captureWithQuotas } from './fixtures.js';
+import { openStore } from '../src/storage/index.js';
+import { allOutputs, CLI, captureWithQuotas, cli } from './fixtures.js';
 import { startClickHouseHttp } from './support/clickhouse-http.js';
 import { type KafkaBroker, kafkaBrokersOrFail, startKafkaBroker } from './support/kafka-broker.js';
 
@@ -74,4 +82,128 @@ describe('the engine on Kafka', () => {
       await clickhouse.close();
     }
   }, 240_000);
+});
+
+describe('replicas in one consumer group', () => {
+  it('two replicas share a 6-partition raw topic; one is killed with SIGKILL; the other takes over; every usage record is in ClickHouse exactly once', async () => {
+    const brokers = kafkaBrokersOrFail(broker, startFailure);
+    const fleet = generateReferenceData({ devices: 800, seed: 12 });
+    const traffic = join(dir, 'replicas.ndjson');
+    await captureWithQuotas(traffic, fleet, { seed: 12, hours: 12, every: 11 });
+
+    // The uninterrupted run: the embedded engine in a process of its own (chDB is one per process).
+    const replayed = await cli('replay', traffic, '--data-dir', join(dir, 'uninterrupted'), '--json');
+    expect(replayed.code, replayed.stderr).toBe(0);
+    const expected = JSON.parse(replayed.stdout) as {
+      usage_records: { data: number; sms: number };
+      cost: Record<string, string>;
+    };
+    const expectedUsage = expected.usage_records.data + expected.usage_records.sms;
+
+    // What `kafka init` does: the topics. The traffic comes later, while the replicas run.
+    const prefix = `r${run}.`;
+    const log = await openKafkaLog({ brokers, logLevel: 'error', retentionMs: Number.POSITIVE_INFINITY });
+    for (const t of engineTopics(6, prefix)) await log.topic(t.name, t.partitions);
+    const ingestor = await Ingestor.open(await log.topic(`${prefix}raw`, 6), new Directory(fleet));
+    const lines: string[] = [];
+    for await (const line of captureLines(traffic)) lines.push(line);
+    /** What the simulator does: the traffic onto the raw topic, a tenth at a time. */
+    const feed = async (from: number, to: number) => {
+      for (let tenth = from; tenth < to; tenth++) {
+        for (const line of lines.slice(
+          Math.floor((tenth * lines.length) / 10),
+          Math.floor(((tenth + 1) * lines.length) / 10),
+        ))
+          ingestor.add(line);
+        await ingestor.flush();
+        await sleep(400);
+      }
+    };
+
+    const clickhouse = await startClickHouseHttp({ dataDir: join(dir, 'clickhouse-replicas') });
+    const store = await openStore({ kind: 'server', url: clickhouse.url, database: 'data_streamer' });
+    writeFileSync(join(dir, 'fleet.json'), JSON.stringify(fleet));
+    writeFileSync(
+      join(dir, 'replicas.yaml'),
+      [
+        'mode: distributed',
+        `dataDir: ${join(dir, 'shared-state')}`,
+        'partitions: 6',
+        `reference: ${join(dir, 'fleet.json')}`,
+        'kafka:',
+        `  brokers: [${brokers.join(', ')}]`,
+        `  topicPrefix: ${prefix}`,
+        `  consumerGroup: replicas-${run}`,
+        'clickhouse:',
+        `  url: ${clickhouse.url}`,
+        'api:',
+        '  port: 0',
+        '',
+      ].join('\n'),
+    );
+    const replicas: { process: ChildProcess; output: string }[] = [];
+    const start = () => {
+      const child = spawn(process.execPath, [CLI, 'run', '--config', join(dir, 'replicas.yaml')], {
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      const replica = { process: child, output: '' };
+      child.stdout?.on('data', (c: Buffer) => {
+        replica.output += c.toString('utf8');
+      });
+      child.stderr?.on('data', (c: Buffer) => {
+        replica.output += c.toString('utf8');
+      });
+      replicas.push(replica);
+      return replica;
+    };
+    const lastAssignment = (output: string) =>
+      [...output.matchAll(/partitions of \S+: ([\d, ]+|none)/g)].at(-1)?.[1] ?? '';
+    const stored = async () =>
+      (
+        await store.query(
+          'SELECT toString(count()) AS n, toString(uniqExact(id)) AS ids FROM data_streamer.usage_records',
+        )
+      )[0] as {
+        n: string;
+        ids: string;
+      };
+    try {
+      const a = start();
+      await expect.poll(() => lastAssignment(a.output), { timeout: 60_000 }).toBe('0, 1, 2, 3, 4, 5');
+      const b = start();
+      // The group splits the partitions between the two.
+      await expect.poll(() => lastAssignment(b.output), { timeout: 60_000 }).toMatch(/\d/);
+      await expect
+        .poll(() => lastAssignment(a.output).split(',').length, { timeout: 60_000 })
+        .toBeLessThan(6);
+      // A is killed while the traffic flows: no goodbye, no last snapshot.
+      await feed(0, 5);
+      expect(Number((await stored()).n)).toBeLessThan(expectedUsage);
+      a.process.kill('SIGKILL');
+      await feed(5, 10);
+      await log.close();
+      // Its session times out and B gets every partition, from A's snapshots on.
+      await expect.poll(() => lastAssignment(b.output), { timeout: 60_000 }).toBe('0, 1, 2, 3, 4, 5');
+      await expect
+        .poll(async () => Number((await stored()).n), { timeout: 120_000, interval: 1000 })
+        .toBe(expectedUsage);
+      expect(await stored()).toEqual({ n: String(expectedUsage), ids: String(expectedUsage) });
+      const costs = (await store.query(
+        'SELECT toString(currency) AS currency, toString(sum(cost)) AS cost FROM data_streamer.usage_records GROUP BY currency',
+      )) as { currency: string; cost: string }[];
+      expect(Object.fromEntries(costs.map((c) => [c.currency, parseDecimal(c.cost)]))).toEqual(
+        Object.fromEntries(Object.entries(expected.cost).map(([k, v]) => [k, parseDecimal(v)])),
+      );
+      b.process.kill('SIGTERM');
+      expect(await new Promise((resolve) => b.process.once('exit', resolve)), b.output).toBe(0);
+    } catch (error) {
+      throw new Error(
+        `${(error as Error).message}\n${replicas.map((r, i) => `replica ${i}:\n${r.output}`).join('\n')}`,
+      );
+    } finally {
+      for (const r of replicas) if (r.process.exitCode === null) r.process.kill('SIGKILL');
+      await store.close();
+      await clickhouse.close();
+    }
+  }, 300_000);
 });

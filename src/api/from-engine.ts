@@ -69,6 +69,12 @@ export interface EngineApiOptions {
   /** The clock of quota commands. */
   now: () => number;
   capture?: () => { write(records: RawRecord[]): Promise<void> } | undefined;
+  /**
+   * The engine holds a share of the partitions only (distributed mode): the routes that
+   * answer from engine state (connectivity, quotas, the dashboard) are left out, those that
+   * read ClickHouse stay.
+   */
+  shareOfState?: boolean;
 }
 
 export async function startEngineApi(options: EngineApiOptions): Promise<EngineApi> {
@@ -80,9 +86,13 @@ export async function startEngineApi(options: EngineApiOptions): Promise<EngineA
   const app = await buildApi({
     streams,
     store: engine.store,
-    connectivity: (id) => engine.connectivityOf(id),
-    quotas: engineQuotas(engine, options.now, options.capture),
-    dashboard: engineDashboardSource(engine, streams),
+    ...(options.shareOfState
+      ? {}
+      : {
+          connectivity: (id: number) => engine.connectivityOf(id),
+          quotas: engineQuotas(engine, options.now, options.capture),
+          dashboard: engineDashboardSource(engine, streams),
+        }),
     stages: () => engine.stageCounts(),
     tokens,
     users: new UserStore(join(dir, 'users.json')),

@@ -5,10 +5,12 @@ import { captureCommand } from './commands/capture.js';
 import { demoCommand } from './commands/demo.js';
 import { diffCommand } from './commands/diff.js';
 import { inspectCommand } from './commands/inspect.js';
+import { kafkaCommand } from './commands/kafka.js';
 import { queryCommand } from './commands/query.js';
 import { receiveCommand } from './commands/receive.js';
 import { referenceCommand } from './commands/reference.js';
 import { replayCommand } from './commands/replay.js';
+import { runCommand } from './commands/run.js';
 import { serveCommand, tokensCommand } from './commands/serve.js';
 import { simulateCommand } from './commands/simulate.js';
 import { streamsCommand } from './commands/streams.js';
@@ -28,6 +30,8 @@ Commands:
   query       run SQL against the engine's ClickHouse store
   reference   generate or validate reference data (operators, tariffs, fleet)
   streams     data streams: deliver usage records and events to webhook, S3, Kinesis, Pub/Sub, Event Hubs
+  kafka       the engine's Kafka topics (distributed mode): init creates them, topics lists them
+  run         one engine replica of the distributed mode (Kafka, ClickHouse server): docs/distributed.md
   receive     a local webhook receiver that prints what a data stream delivers
   serve       the management API (data streams, application tokens, metrics) over an engine data dir
   tokens      application tokens of an organisation for the API: create, list, revoke
@@ -45,6 +49,8 @@ const COMMANDS: Record<string, (argv: string[]) => Promise<number>> = {
   query: queryCommand,
   reference: referenceCommand,
   streams: streamsCommand,
+  kafka: kafkaCommand,
+  run: runCommand,
   receive: receiveCommand,
   serve: serveCommand,
   tokens: tokensCommand,

@@ -11,7 +11,6 @@
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { captureLine } from '../capture/ndjson.js';
 import type { EnforcementCommand, EngineCommand, RawRecord } from '../contracts/raw.js';
 import type { Connectivity } from '../core/fold.js';
@@ -24,7 +23,7 @@ import { validateReferenceData } from '../reference/loader.js';
 import type { ReferenceData } from '../reference/types.js';
 import { openStore, type Store, type StoreOptions } from '../storage/index.js';
 import { DataStreamerError } from '../util/errors.js';
-import { captureLines, Ingestor, lineTime } from './ingest.js';
+import { captureLines, Ingestor, pacedChunks } from './ingest.js';
 import { ORGANISATION_TOPICS, OrganisationRunner } from './organisation-runner.js';
 import { OUTPUT_TOPICS, type OutputTopic, PartitionProcessor } from './processor.js';
 import { StoreWriter } from './store-writer.js';
@@ -47,6 +46,11 @@ export interface EngineOptions {
   log?: { kind: 'embedded' } | { kind: 'kafka'; options: KafkaLogOptions; topicPrefix: string };
   /** Where the outputs are stored: chDB under dataDir/clickhouse (default), or a ClickHouse server. */
   store?: StoreOptions;
+  /**
+   * Distributed mode: process no partition until assign() names them (a member of a
+   * consumer group gets its share). Default: every partition, from the start.
+   */
+  assigned?: boolean;
 }
 
 /**
@@ -111,12 +115,72 @@ export class EmbeddedEngine {
     readonly raw: Topic,
     readonly outputs: Record<OutputTopic, Topic>,
     readonly organisationOutputs: Record<(typeof ORGANISATION_TOPICS)[number], Topic>,
+    /** The processors of the partitions this engine owns, by partition number. */
     readonly processors: PartitionProcessor[],
-    private readonly organisations: OrganisationRunner,
+    /** The organisation stage runs beside partition 0 (one partition: one owner). */
+    private organisations: OrganisationRunner | undefined,
     readonly store: Store,
     private readonly writer: StoreWriter,
     private readonly batchSize: number,
+    private readonly snapshotEvery: number | undefined,
   ) {}
+
+  private get snapshotDir(): string {
+    return join(this.dataDir, 'snapshots');
+  }
+
+  /** The partition an endpoint's records are on (see ingest.ts), and its processor when owned here. */
+  private processorOf(endpointIndex: number): PartitionProcessor | undefined {
+    const partition = endpointIndex % this.raw.partitions;
+    return this.processors.find((p) => p.partition === partition);
+  }
+
+  /** Whether this engine owns a partition of an output topic (per-partition topics follow the raw partition; the organisation topics partition 0). */
+  private owns(topic: Topic, partition: number): boolean {
+    if (Object.values(this.organisationOutputs).includes(topic)) return this.organisations !== undefined;
+    return this.processors.some((p) => p.partition === partition);
+  }
+
+  /**
+   * Takes the partitions of a consumer group's assignment: the ones given up are
+   * snapshotted and stored first (their next owner starts where this one stopped), the new
+   * ones restored from their latest snapshot, whichever member wrote it.
+   */
+  async assign(partitions: readonly number[]): Promise<void> {
+    const wanted = new Set(partitions);
+    for (const processor of [...this.processors]) {
+      if (wanted.has(processor.partition)) continue;
+      await processor.snapshot();
+      this.processors.splice(this.processors.indexOf(processor), 1);
+    }
+    for (const partition of [...wanted].sort((a, b) => a - b)) {
+      if (
+        partition < 0 ||
+        partition >= this.raw.partitions ||
+        this.processors.some((p) => p.partition === partition)
+      )
+        continue;
+      this.processors.push(
+        await PartitionProcessor.open(
+          partition,
+          this.directory,
+          this.raw,
+          this.outputs,
+          this.snapshotDir,
+          this.snapshotEvery,
+        ),
+      );
+    }
+    this.processors.sort((a, b) => a.partition - b.partition);
+    if (wanted.has(0) && !this.organisations)
+      this.organisations = await OrganisationRunner.open(
+        this.directory,
+        this.outputs.usage,
+        this.organisationOutputs,
+        this.snapshotDir,
+      );
+    if (!wanted.has(0)) this.organisations = undefined;
+  }
 
   /**
    * Opens (or creates) a data directory. A new directory takes `reference`; an existing
@@ -157,7 +221,7 @@ export class EmbeddedEngine {
     const outputs = {} as Record<OutputTopic, Topic>;
     for (const topic of OUTPUT_TOPICS) outputs[topic] = await log.topic(`${prefix}${topic}`, partitions);
     const processors: PartitionProcessor[] = [];
-    for (let p = 0; p < partitions; p++) {
+    for (let p = 0; p < (options.assigned ? 0 : partitions); p++) {
       processors.push(
         await PartitionProcessor.open(
           p,
@@ -169,16 +233,22 @@ export class EmbeddedEngine {
         ),
       );
     }
-    const store = await openStore(options.store ?? { kind: 'embedded', dataDir: join(dataDir, 'clickhouse') });
+    const store = await openStore(
+      options.store ?? { kind: 'embedded', dataDir: join(dataDir, 'clickhouse') },
+    );
     await store.migrate();
     const organisationTopics = {} as Record<(typeof ORGANISATION_TOPICS)[number], Topic>;
-    for (const topic of ORGANISATION_TOPICS) organisationTopics[topic] = await log.topic(`${prefix}${topic}`, 1);
-    const organisations = await OrganisationRunner.open(
-      directory,
-      outputs.usage,
-      organisationTopics,
-      join(dataDir, 'snapshots'),
-    );
+    for (const topic of ORGANISATION_TOPICS)
+      organisationTopics[topic] = await log.topic(`${prefix}${topic}`, 1);
+    const organisations = options.assigned
+      ? undefined
+      : await OrganisationRunner.open(
+          directory,
+          outputs.usage,
+          organisationTopics,
+          join(dataDir, 'snapshots'),
+        );
+    let engine: EmbeddedEngine | undefined;
     const writer = new StoreWriter(
       log,
       [
@@ -189,8 +259,10 @@ export class EmbeddedEngine {
       ],
       store,
       join(dataDir, 'store-intents'),
+      // Only what this engine owns: two members never store one partition's range.
+      (topic, partition) => engine?.owns(topic, partition) ?? false,
     );
-    return new EmbeddedEngine(
+    engine = new EmbeddedEngine(
       dataDir,
       directory,
       log,
@@ -202,7 +274,9 @@ export class EmbeddedEngine {
       store,
       writer,
       options.batchSize ?? 5_000,
+      options.snapshotEvery,
     );
+    return engine;
   }
 
   /** Any output topic of the engine, by name. */
@@ -260,9 +334,7 @@ export class EmbeddedEngine {
       await capture?.write(commands.map((record) => ({ kind: 'command', record })));
       await this.ingest(commands.map((record) => captureLine({ kind: 'command', record })));
       await this.process();
-      await this.storing;
-      await this.storeRound();
-      await this.checkpoint();
+      await this.settle();
     });
   }
 
@@ -282,7 +354,7 @@ export class EmbeddedEngine {
   async process(onStep?: () => void): Promise<number> {
     const n = await this.drain(onStep);
     this.processed += n;
-    await this.organisations.drain(false);
+    await this.organisations?.drain(false);
     // ClickHouse likes few large inserts: store in chunks of many processing steps.
     if (!this.storing && this.processed - this.stored >= STORE_EVERY) {
       this.stored = this.processed;
@@ -293,9 +365,16 @@ export class EmbeddedEngine {
     return n;
   }
 
+  /** Everything processed so far stored and snapshotted (the input may go on). */
+  async settle(): Promise<void> {
+    await this.storing;
+    await this.storeRound();
+    await this.checkpoint();
+  }
+
   /** The end of the input: the organisation merge finishes, everything is stored and snapshotted. */
   async finish(): Promise<void> {
-    await this.organisations.drain(true);
+    await this.organisations?.drain(true);
     // Outputs are durable on the log before they are stored: storage can always catch up.
     await this.storing;
     await this.storeRound();
@@ -323,32 +402,15 @@ export class EmbeddedEngine {
     this.ingestor = ingestor;
     const progress: EngineProgress = { ingested: 0, processed: 0, lag: 0, virtualTime: null };
     const report = () => onProgress?.(progress);
-    let chunk: string[] = [];
-    const run = async () => {
+    const run = async (chunk: string[]) => {
       progress.ingested += await this.ingest(chunk);
       progress.virtualTime = ingestor.latestTime;
-      chunk = [];
       progress.processed += await this.process(report);
     };
-    // Paced: a line goes in once wall time since the start reaches its event time since the first line / speed.
-    const pace = options.speed && Number.isFinite(options.speed) ? options.speed : undefined;
-    let first: { time: number; wall: number } | undefined;
-    for await (const line of captureLines(capture)) {
-      // Only a paced replay reads a line's time here; the ingestor reads it anyway.
-      const at = pace ? lineTime(line) : undefined;
-      if (pace && at !== undefined) {
-        first ??= { time: at, wall: performance.now() };
-        const due = first.wall + (at - first.time) / pace;
-        // Lines due within the next 50 ms go together; later ones after what is due was processed.
-        if (due - performance.now() > 50) {
-          await run();
-          await sleep(due - performance.now());
-        }
-      }
-      chunk.push(line);
-      if (chunk.length >= this.batchSize * this.processors.length) await run();
-    }
-    await run();
+    const size = this.batchSize * Math.max(1, this.processors.length);
+    for await (const chunk of pacedChunks(captureLines(capture), size, options.speed)) await run(chunk);
+    // What an earlier, interrupted run ingested but did not process.
+    progress.processed += await this.process(report);
     await this.finish();
     report();
     return progress;
@@ -393,7 +455,7 @@ export class EmbeddedEngine {
     const index = this.directory.indexOfEndpointId(endpointId);
     if (index === undefined) return undefined;
     // The partition of an endpoint's records: its directory index modulo the partitions (see ingest.ts).
-    const device = this.processors[index % this.processors.length]?.state().devices.get(index);
+    const device = this.processorOf(index)?.state().devices.get(index);
     const operator =
       device?.operatorId == null
         ? undefined
@@ -425,7 +487,7 @@ export class EmbeddedEngine {
   ): { organisationId: number; quota: Quota | undefined } | undefined {
     const index = this.directory.indexOfEndpointId(endpointId);
     if (index === undefined) return undefined;
-    const device = this.processors[index % this.processors.length]?.state().devices.get(index);
+    const device = this.processorOf(index)?.state().devices.get(index);
     return { organisationId: this.directory.endpoint(index).organisation_id, quota: device?.quotas[service] };
   }
 
@@ -469,11 +531,11 @@ export class EmbeddedEngine {
     const countries = new Map<number, number>();
     const operators = new Map(this.directory.data.operators.map((o) => [o.id, o.country_id]));
     let devices = 0;
-    const partitions = this.processors.map((p) => p.state().devices);
+    const partitions = new Map(this.processors.map((p) => [p.partition, p.state().devices]));
     for (const { first, count } of this.directory.endpointRunsOf(organisationId)) {
       for (let index = first; index < first + count; index++) {
         devices++;
-        const device = partitions[index % partitions.length]?.get(index);
+        const device = partitions.get(index % this.raw.partitions)?.get(index);
         const status = device?.connectivity ?? 'Offline';
         byStatus[status]++;
         const countryId =

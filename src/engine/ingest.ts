@@ -8,6 +8,7 @@
  */
 import { createReadStream } from 'node:fs';
 import { createInterface } from 'node:readline';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { createGunzip } from 'node:zlib';
 import { encodingOf } from '../capture/format.js';
 import { captureLine } from '../capture/ndjson.js';
@@ -56,6 +57,59 @@ export async function* captureLines(path: string): AsyncGenerator<string> {
   }
 }
 
+/**
+ * Partition of a capture line: its endpoint's (directory index modulo the partitions), or a
+ * hash of what identifies it, or 0 for garbage. The engine and the simulator producing to
+ * Kafka both use it, so one endpoint's records are always in one partition.
+ */
+export function partitionOfLine(line: string, dir: Directory, partitions: number): number {
+  const imsi = IMSI.exec(line)?.[1];
+  if (imsi) {
+    const ref = dir.resolveImsi(imsi);
+    return ref ? ref.index % partitions : hash32(Number(imsi.slice(-9))) % partitions;
+  }
+  const endpoint = ENDPOINT.exec(line)?.[1];
+  if (endpoint) {
+    const index = dir.indexOfEndpointId(Number(endpoint));
+    return (index ?? hash32(Number(endpoint))) % partitions;
+  }
+  return 0;
+}
+
+/**
+ * A capture's lines in chunks of at most `size`, each chunk handed over when it is due: at
+ * once (no speed), or paced so that a line goes when the wall time since the first line
+ * reaches its event time since the first line / speed (lines due within 50 ms go together).
+ */
+export async function* pacedChunks(
+  lines: AsyncIterable<string>,
+  size: number,
+  speed?: number,
+): AsyncGenerator<string[]> {
+  const pace = speed && Number.isFinite(speed) ? speed : undefined;
+  let first: { time: number; wall: number } | undefined;
+  let chunk: string[] = [];
+  for await (const line of lines) {
+    // Only a paced run reads a line's time here.
+    const at = pace ? lineTime(line) : undefined;
+    if (pace && at !== undefined) {
+      first ??= { time: at, wall: performance.now() };
+      const due = first.wall + (at - first.time) / pace;
+      if (due - performance.now() > 50) {
+        if (chunk.length > 0) yield chunk;
+        chunk = [];
+        await sleep(due - performance.now());
+      }
+    }
+    chunk.push(line);
+    if (chunk.length >= size) {
+      yield chunk;
+      chunk = [];
+    }
+  }
+  if (chunk.length > 0) yield chunk;
+}
+
 export class Ingestor {
   private readonly seen: number[];
   private readonly ends: number[];
@@ -71,26 +125,19 @@ export class Ingestor {
     this.pending = ends.map(() => []);
   }
 
-  static async open(topic: Topic, dir: Directory): Promise<Ingestor> {
+  /**
+   * @param resume the log holds an earlier run of the same input: skip what it holds (a
+   * capture into its own data dir). Off: append every line (into a log others write too).
+   */
+  static async open(topic: Topic, dir: Directory, { resume = true } = {}): Promise<Ingestor> {
     const ends: number[] = [];
-    for (let p = 0; p < topic.partitions; p++) ends.push(await topic.endOffset(p));
+    for (let p = 0; p < topic.partitions; p++) ends.push(resume ? await topic.endOffset(p) : 0);
     return new Ingestor(topic, dir, ends);
   }
 
-  /** Partition of a line: its endpoint's, or a hash of what identifies it, or 0 for garbage. */
+  /** Partition of a line (partitionOfLine). */
   partitionOf(line: string): number {
-    const partitions = this.topic.partitions;
-    const imsi = IMSI.exec(line)?.[1];
-    if (imsi) {
-      const ref = this.dir.resolveImsi(imsi);
-      return ref ? ref.index % partitions : hash32(Number(imsi.slice(-9))) % partitions;
-    }
-    const endpoint = ENDPOINT.exec(line)?.[1];
-    if (endpoint) {
-      const index = this.dir.indexOfEndpointId(Number(endpoint));
-      return (index ?? hash32(Number(endpoint))) % partitions;
-    }
-    return 0;
+    return partitionOfLine(line, this.dir, this.topic.partitions);
   }
 
   /** Event time of the latest line added (skipped ones included), ms; null before the first. */

@@ -21,6 +21,8 @@ export class StoreWriter {
     private readonly topics: { topic: Topic; kind: StoredKind }[],
     private readonly store: Store,
     private readonly intentDir: string,
+    /** Which partitions this writer stores (distributed mode: the owner's); default all. */
+    private readonly owns: (topic: Topic, partition: number) => boolean = () => true,
     private readonly batchSize = 20_000,
   ) {
     mkdirSync(intentDir, { recursive: true });
@@ -31,6 +33,7 @@ export class StoreWriter {
     let rows = 0;
     for (const { topic, kind } of this.topics) {
       for (let p = 0; p < topic.partitions; p++) {
+        if (!this.owns(topic, p)) continue;
         for (;;) {
           const n = await this.step(topic, kind, p);
           if (n === 0) break;

@@ -1,0 +1,132 @@
+/**
+ * Distributed mode: this process is one member of a Kafka consumer group over the raw
+ * topic. The group coordinator hands each member a share of the raw partitions; the
+ * member's engine processes only those (processors restored from the shared snapshots,
+ * outputs already on the log recognised and skipped, store ranges with the same
+ * deduplication tokens), so a replica that dies is replaced by the others taking its
+ * partitions over, and the result is the same as an uninterrupted run.
+ *
+ * The kafkajs consumer is used for membership only: its fetching is paused for good, the
+ * engine reads the raw topic itself at the offsets its snapshots name. On a rebalance the
+ * member stops processing at once (kafkajs announces it before rejoining), snapshots and
+ * stores what it gives up, and a partition it gains waits `graceMs` before it is
+ * processed, so that its former owner, if it is alive, has finished its last step.
+ */
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Kafka, logLevel } from 'kafkajs';
+import type { KafkaLogOptions } from '../log/kafka/options.js';
+import type { EmbeddedEngine } from './engine.js';
+
+export interface GroupMemberOptions {
+  engine: EmbeddedEngine;
+  kafka: KafkaLogOptions;
+  groupId: string;
+  /** How long a gained partition waits before it is processed. Default 3 s. */
+  graceMs?: number;
+  /** Pause when there was nothing to process. Default 200 ms. */
+  idleMs?: number;
+  /** Kafka's session timeout: a member silent this long is dropped and its partitions move. Default 10 s. */
+  sessionTimeoutMs?: number;
+  onAssignment?: (partitions: number[]) => void;
+}
+
+export class GroupMember {
+  private assignment: number[] | undefined;
+  private rebalancing = false;
+  private stopped = false;
+  private loop: Promise<void> | undefined;
+  /** Partitions owned now, as the engine processes them. */
+  owned: number[] = [];
+  processed = 0;
+
+  private constructor(
+    private readonly options: GroupMemberOptions,
+    private readonly consumer: ReturnType<Kafka['consumer']>,
+  ) {}
+
+  static async join(options: GroupMemberOptions): Promise<GroupMember> {
+    const o = options.kafka;
+    const kafka = new Kafka({
+      clientId: o.clientId ?? 'data-streamer',
+      brokers: [...o.brokers],
+      logLevel: logLevel.WARN,
+      ...(o.ssl !== undefined ? { ssl: o.ssl } : {}),
+      ...(o.sasl !== undefined ? { sasl: o.sasl } : {}),
+    });
+    const sessionTimeout = options.sessionTimeoutMs ?? 10_000;
+    const consumer = kafka.consumer({
+      groupId: options.groupId,
+      sessionTimeout,
+      rebalanceTimeout: sessionTimeout * 2,
+      heartbeatInterval: Math.max(100, Math.floor(sessionTimeout / 10)),
+      allowAutoTopicCreation: false,
+    });
+    const member = new GroupMember(options, consumer);
+    const raw = options.engine.raw.name;
+    consumer.on(consumer.events.REBALANCING, () => {
+      member.rebalancing = true;
+    });
+    consumer.on(consumer.events.CRASH, (event) => {
+      // kafkajs restarts the consumer itself when the error is retriable; the rest stops membership.
+      console.error(
+        `${new Date().toISOString()} group ${options.groupId}: ${event.payload.error.message}${event.payload.restart ? ' (rejoining)' : ''}`,
+      );
+      member.rebalancing = true;
+    });
+    consumer.on(consumer.events.GROUP_JOIN, (event) => {
+      // Membership only: nothing is fetched through the consumer (paused on every join, as
+      // a consumer restarted after a crash starts unpaused).
+      consumer.pause([{ topic: raw }]);
+      member.assignment = [...(event.payload.memberAssignment[raw] ?? [])].sort((a, b) => a - b);
+      member.rebalancing = false;
+    });
+    await consumer.connect();
+    await consumer.subscribe({ topics: [raw], fromBeginning: true });
+    await consumer.run({ autoCommit: false, eachBatch: async () => undefined });
+    member.loop = member.run();
+    return member;
+  }
+
+  private async run(): Promise<void> {
+    const { engine } = this.options;
+    const grace = this.options.graceMs ?? 3000;
+    while (!this.stopped) {
+      if (this.assignment) {
+        const next = this.assignment;
+        this.assignment = undefined;
+        const gained = next.filter((p) => !this.owned.includes(p));
+        // Give up first (store, snapshot), then wait for any former owner of what is gained.
+        await engine.exclusive(() => engine.settle());
+        const kept = next.filter((p) => this.owned.includes(p));
+        await engine.exclusive(() => engine.assign(kept));
+        this.owned = kept;
+        if (gained.length > 0) await sleep(grace);
+        if (this.assignment || this.stopped) continue;
+        await engine.exclusive(() => engine.assign(next));
+        this.owned = next;
+        this.options.onAssignment?.(next);
+      }
+      if (this.rebalancing || this.owned.length === 0) {
+        await sleep(50);
+        continue;
+      }
+      const n = await engine.exclusive(() => engine.process());
+      this.processed += n;
+      if (n === 0) {
+        await engine.exclusive(() => engine.settle());
+        await sleep(this.options.idleMs ?? 200);
+      }
+    }
+  }
+
+  /** Leaves the group after storing and snapshotting what this member owns, so the others take over at once. */
+  async leave(): Promise<void> {
+    this.stopped = true;
+    await this.loop;
+    const { engine } = this.options;
+    await engine.exclusive(() => engine.settle());
+    await engine.exclusive(() => engine.assign([]));
+    this.owned = [];
+    await this.consumer.disconnect();
+  }
+}
