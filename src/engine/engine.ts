@@ -9,12 +9,13 @@
  * sizes, so two replays of the same capture give the same outputs, byte for byte.
  */
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { captureLine } from '../capture/ndjson.js';
 import type { EnforcementCommand, EngineCommand, RawRecord } from '../contracts/raw.js';
 import type { Connectivity } from '../core/fold.js';
 import type { Quota, QuotaService } from '../core/quota.js';
+import { writeFileAtomic } from '../log/embedded/files.js';
 import { openEmbeddedLog } from '../log/index.js';
 import type { KafkaLogOptions } from '../log/kafka/options.js';
 import type { Log, Topic } from '../log/types.js';
@@ -207,13 +208,14 @@ export class EmbeddedEngine {
           `${dataDir} holds no data yet; replay a capture into it first`,
         );
       data = reference;
-      writeFileSync(referenceFile, JSON.stringify(reference));
+      // Atomic: replicas of the distributed mode may share this directory and open it at once.
+      await writeFileAtomic(referenceFile, JSON.stringify(reference));
     }
     const configFile = join(dataDir, 'engine.json');
     const partitions = existsSync(configFile)
       ? (JSON.parse(readFileSync(configFile, 'utf8')) as { partitions: number }).partitions
       : (options.partitions ?? 4);
-    if (!existsSync(configFile)) writeFileSync(configFile, JSON.stringify({ partitions }));
+    if (!existsSync(configFile)) await writeFileAtomic(configFile, JSON.stringify({ partitions }));
 
     const directory = new Directory(data);
     const { log, prefix } = await openEngineLog(options);
