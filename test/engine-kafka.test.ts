@@ -12,7 +12,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseDecimal } from '../src/core/decimal.js';
 import { EmbeddedEngine } from '../src/engine/engine.js';
-import { captureLines, Ingestor } from '../src/engine/ingest.js';
+import { captureLines, Ingestor, partitionOfLine } from '../src/engine/ingest.js';
 import { engineTopics } from '../src/engine/topics.js';
 import { openKafkaLog } from '../src/log/kafka/log.js';
 import { Directory } from '../src/reference/directory.js';
@@ -206,4 +206,44 @@ describe('replicas in one consumer group', () => {
       await clickhouse.close();
     }
   }, 300_000);
+});
+
+describe('replay into Kafka', () => {
+  it('puts every record of a capture onto the raw topic of a distributed deployment, in the engine’s partition', async () => {
+    const brokers = kafkaBrokersOrFail(broker, startFailure);
+    const prefix = `p${run}.`;
+    writeFileSync(join(dir, 'reference.json'), JSON.stringify(reference));
+    const config = join(dir, 'into.yaml');
+    writeFileSync(
+      config,
+      [
+        'mode: distributed',
+        `dataDir: ${join(dir, 'into-state')}`,
+        'partitions: 3',
+        `reference: ${join(dir, 'reference.json')}`,
+        'kafka:',
+        `  brokers: [${brokers.join(', ')}]`,
+        `  topicPrefix: ${prefix}`,
+        'clickhouse:',
+        '  url: http://127.0.0.1:1',
+        '',
+      ].join('\n'),
+    );
+    const done = await cli('replay', capture, '--config', config);
+    expect(done.code, done.stderr).toBe(0);
+    const expected: string[][] = [[], [], []];
+    const directory = new Directory(reference);
+    for await (const line of captureLines(capture)) expected[partitionOfLine(line, directory, 3)]?.push(line);
+    const log = await openKafkaLog({ brokers, logLevel: 'error' });
+    try {
+      const raw = await log.topic(`${prefix}raw`, 3);
+      for (let p = 0; p < 3; p++) {
+        const lines = (await raw.read(p, 0, 1_000_000, 1 << 30)).map((r) => r.value.toString('utf8'));
+        expect(lines.length, `partition ${p}`).toBe(expected[p]?.length);
+        expect(lines).toEqual(expected[p]);
+      }
+    } finally {
+      await log.close();
+    }
+  }, 120_000);
 });

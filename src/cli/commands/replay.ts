@@ -1,9 +1,15 @@
 import { accessSync, constants, mkdirSync } from 'node:fs';
+import { replayIntoTopic } from '../../capture/into-kafka.js';
 import { openCapture } from '../../capture/reader.js';
+import { kafkaLogOptions, loadConfig } from '../../config/index.js';
 import { EmbeddedEngine } from '../../engine/engine.js';
 import { summarise } from '../../engine/summary.js';
 import { alternativeReference, whatIf } from '../../lab/whatif.js';
 import { formatWhatIf, whatIfJson, writeWhatIfReport } from '../../lab/whatif-report.js';
+import { openKafkaLog } from '../../log/kafka/log.js';
+import { Directory } from '../../reference/directory.js';
+import { loadReferenceData } from '../../reference/loader.js';
+import { referenceSha256 } from '../../simulator/run.js';
 import { settleStreams, streamsOf } from '../../streams/beside-engine.js';
 import { UsageError } from '../../util/errors.js';
 import { parse, parseInteger, parseNumber } from '../args.js';
@@ -11,6 +17,7 @@ import { formatBar, formatCount, Progress } from '../progress.js';
 
 export const REPLAY_HELP = `Usage: data-streamer replay CAPTURE --data-dir DIR [--tariff FILE] [--speed max|N] [--partitions N] [--json]
        data-streamer replay CAPTURE --tariff FILE --diff [--report DIR] [--partitions N] [--json]
+       data-streamer replay CAPTURE --config FILE [--speed max|N]
 
 Runs a capture through the embedded engine to completion: the raw records go onto the
 durable input log, each partition is folded into connectivity events and rated usage
@@ -31,7 +38,10 @@ while it runs.
                      into temporary data dirs, and report volume, old cost, new cost and delta
                      per organisation, endpoint and ratezone (docs/what-if.md); no --data-dir
   --report DIR       with --diff: also write DIR/whatif.csv and DIR/whatif.html, and keep the
-                     two temporary data dirs (their paths are printed)`;
+                     two temporary data dirs (their paths are printed)
+  --config FILE      into Kafka: put the capture's records onto the raw topic of a running
+                     distributed deployment (configuration of mode distributed, docs/distributed.md),
+                     partitioned by its reference data; its replicas process them; no --data-dir`;
 
 export async function replayCommand(argv: string[]): Promise<number> {
   const { values, positionals } = parse(
@@ -45,6 +55,7 @@ export async function replayCommand(argv: string[]): Promise<number> {
       tariff: { type: 'string' },
       diff: { type: 'boolean' },
       report: { type: 'string' },
+      config: { type: 'string' },
     },
     'replay',
   );
@@ -80,11 +91,16 @@ export async function replayCommand(argv: string[]): Promise<number> {
       quiet: Boolean(values.quiet),
     });
   }
-  if (!values['data-dir']) throw new UsageError('replay: --data-dir DIR is required');
   const speed =
     values.speed === undefined || values.speed === 'max'
       ? undefined
       : parseNumber(values.speed, '--speed', 0.001, 1_000_000);
+  if (values.config !== undefined) {
+    if (values['data-dir'] || values.tariff)
+      throw new UsageError('replay: --config replays into Kafka; leave out --data-dir and --tariff');
+    return intoKafka(file, values.config, speed, Boolean(values.quiet));
+  }
+  if (!values['data-dir']) throw new UsageError('replay: --data-dir DIR is required');
   const capture = await openCapture(file);
   const start = Date.parse(capture.header.start);
   const end = Date.parse(capture.header.end);
@@ -185,4 +201,46 @@ async function whatIfRun(
       `Data dirs kept (--report): ${result.kept.old} (capture tariffs), ${result.kept.new} (alternative); remove them when done`,
     );
   return 0;
+}
+
+/** `replay CAPTURE --config FILE`: the capture onto the raw topic of a distributed deployment. */
+async function intoKafka(
+  file: string,
+  configFile: string,
+  speed: number | undefined,
+  quiet: boolean,
+): Promise<number> {
+  const config = loadConfig(configFile);
+  if (config.mode !== 'distributed' || !config.kafka || !config.reference)
+    throw new UsageError(
+      `replay: --config ${configFile} is mode ${config.mode}; replaying into Kafka needs mode distributed`,
+    );
+  const reference = loadReferenceData(config.reference);
+  const capture = await openCapture(file);
+  if (referenceSha256(capture.header.reference) !== referenceSha256(reference))
+    console.error(
+      `replay: the capture was made with other reference data than ${config.reference}: the replicas resolve its IMSIs with theirs (unknown ones are dead-lettered)`,
+    );
+  const log = await openKafkaLog(kafkaLogOptions(config));
+  const progress = new Progress(!quiet);
+  const began = performance.now();
+  try {
+    const name = `${config.kafka.topicPrefix}raw`;
+    const raw = await log.topic(name, config.partitions);
+    const result = await replayIntoTopic(file, raw, new Directory(reference), {
+      ...(speed === undefined ? {} : { speed }),
+      onProgress: (p) =>
+        progress.update(
+          () =>
+            `replay -> ${name}  ${formatCount(p.lines)} records  virtual ${p.virtualTime === null ? '-' : new Date(p.virtualTime).toISOString().slice(0, 19).replace('T', ' ')}  ${formatCount(p.lines / Math.max((performance.now() - began) / 1000, 1e-3))}/s`,
+        ),
+    });
+    progress.done();
+    console.log(
+      `Replayed ${formatCount(result.lines)} records of ${file} onto ${name} in ${((performance.now() - began) / 1000).toFixed(1)} s; the replicas of group ${config.kafka.consumerGroup} process them.`,
+    );
+    return 0;
+  } finally {
+    await log.close();
+  }
 }
