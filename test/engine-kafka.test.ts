@@ -6,9 +6,12 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseDecimal } from '../src/core/decimal.js';
 import { EmbeddedEngine } from '../src/engine/engine.js';
@@ -85,7 +88,7 @@ describe('the engine on Kafka', () => {
 });
 
 describe('replicas in one consumer group', () => {
-  it('two replicas share a 6-partition raw topic; one is killed with SIGKILL; the other takes over; every usage record is in ClickHouse exactly once', async () => {
+  it('two replicas share a 6-partition raw topic; one is killed with SIGKILL; the other takes over; every usage record is in ClickHouse exactly once and delivered to a data stream', async () => {
     const brokers = kafkaBrokersOrFail(broker, startFailure);
     const fleet = generateReferenceData({ devices: 800, seed: 12 });
     const traffic = join(dir, 'replicas.ndjson');
@@ -167,12 +170,55 @@ describe('replicas in one consumer group', () => {
         n: string;
         ids: string;
       };
+    // A customer's webhook, fed by a data stream created through a replica's API.
+    const organisation = fleet.organisations[0]?.id as number;
+    const token = await cli(
+      'tokens',
+      'create',
+      '--data-dir',
+      join(dir, 'shared-state'),
+      '--organisation',
+      String(organisation),
+    );
+    const applicationToken = (JSON.parse(token.stdout) as { application_token: string }).application_token;
+    const received = new Set<number>();
+    const hook = createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => {
+        for (const r of JSON.parse(Buffer.concat(chunks).toString('utf8')) as { id: number }[])
+          received.add(r.id);
+        res.writeHead(200).end();
+      });
+    });
+    await new Promise<void>((resolve) => hook.listen(0, '127.0.0.1', resolve));
     try {
       const a = start();
       await expect.poll(() => lastAssignment(a.output), { timeout: 60_000 }).toBe('0, 1, 2, 3, 4, 5');
       const b = start();
       // The group splits the partitions between the two.
       await expect.poll(() => lastAssignment(b.output), { timeout: 60_000 }).toMatch(/\d/);
+      const api = /API on (\S+)/.exec(b.output)?.[1] as string;
+      const auth = await request(`${api}/api/v1/authenticate`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ application_token: applicationToken }),
+      });
+      const { auth_token } = (await auth.body.json()) as { auth_token: string };
+      const created = await request(`${api}/api/v2/data_stream`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${auth_token}`, 'content-type': 'application/json' },
+        body: JSON.stringify({
+          name: 'usage to the customer',
+          data_stream_type: { id: 1 },
+          destination: {
+            connection_type: 'RestAPI',
+            credentials: { url: `http://127.0.0.1:${(hook.address() as AddressInfo).port}/hook` },
+          },
+          start: 'earliest',
+        }),
+      });
+      expect(created.statusCode, await created.body.text()).toBe(201);
       await expect
         .poll(() => lastAssignment(a.output).split(',').length, { timeout: 60_000 })
         .toBeLessThan(6);
@@ -188,6 +234,16 @@ describe('replicas in one consumer group', () => {
         .poll(async () => Number((await stored()).n), { timeout: 120_000, interval: 1000 })
         .toBe(expectedUsage);
       expect(await stored()).toEqual({ n: String(expectedUsage), ids: String(expectedUsage) });
+      // The stream delivered every usage record of the organisation at least once, across the takeover.
+      const ofOrganisation = Number(
+        (
+          (await store.query(
+            `SELECT toString(count()) AS n FROM data_streamer.usage_records WHERE organisation_id = ${organisation}`,
+          )) as { n: string }[]
+        )[0]?.n,
+      );
+      expect(ofOrganisation).toBeGreaterThan(0);
+      await expect.poll(() => received.size, { timeout: 60_000 }).toBe(ofOrganisation);
       const costs = (await store.query(
         'SELECT toString(currency) AS currency, toString(sum(cost)) AS cost FROM data_streamer.usage_records GROUP BY currency',
       )) as { currency: string; cost: string }[];
@@ -202,6 +258,7 @@ describe('replicas in one consumer group', () => {
       );
     } finally {
       for (const r of replicas) if (r.process.exitCode === null) r.process.kill('SIGKILL');
+      hook.close();
       await store.close();
       await clickhouse.close();
     }

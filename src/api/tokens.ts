@@ -8,7 +8,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { hashSecret, type SecretHash, secretMatches } from './secret-hash.js';
-import { SharedJsonFile } from './shared-file.js';
+import { SharedJsonFile } from '../util/shared-json-file.js';
 
 export interface ApplicationToken {
   id: string;

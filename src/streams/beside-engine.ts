@@ -9,12 +9,17 @@ import { StreamManager } from './manager.js';
 import { SINKS } from './sinks.js';
 
 /** Streams of an engine's data directory live in DIR/streams. */
-export function streamsOf(engine: EmbeddedEngine, dataDir: string): StreamManager {
+export function streamsOf(
+  engine: EmbeddedEngine,
+  dataDir: string,
+  options: { lanes?: boolean } = {},
+): StreamManager {
   return new StreamManager({
     dir: join(dataDir, 'streams'),
     sources: engine.streamSources(),
     cursors: engine.log.cursors,
     sinks: SINKS,
+    ...options,
   });
 }
 

@@ -51,6 +51,11 @@ export interface StreamManagerOptions {
   now?: () => number;
   /** Stream ids; default 8 hex characters from crypto.randomUUID (ids are not part of any output). */
   newId?: () => string;
+  /**
+   * Whether this process delivers (default true). Distributed mode: every replica manages
+   * the shared stream configuration, one of them (runLanes) delivers.
+   */
+  lanes?: boolean;
 }
 
 export interface StreamStatus {
@@ -69,12 +74,43 @@ export class StreamManager {
   private readonly deadLetters: BatchDeadLetters;
   private readonly lanes = new Map<string, Lane>();
   private readonly metrics = new Map<string, LaneMetrics>();
+  /** The configuration each lane was started with, to see when another process changed it. */
+  private readonly laneConfigs = new Map<string, string>();
   private readonly now: () => number;
+  private delivers: boolean;
 
   constructor(private readonly options: StreamManagerOptions) {
     this.store = new StreamStore(options.dir);
     this.deadLetters = new BatchDeadLetters(join(options.dir, 'dead-letters'));
     this.now = options.now ?? Date.now;
+    this.delivers = options.lanes ?? true;
+  }
+
+  /** Distributed mode: this process starts (or stops) delivering, as it gains (or loses) that role. */
+  async runLanes(on: boolean): Promise<void> {
+    this.delivers = on;
+    if (on) await this.reconcile();
+    else await this.close();
+  }
+
+  /**
+   * Brings the lanes in line with the stored streams, which another process may have
+   * changed (a replica's API, the CLI): starts the new and resumed ones, restarts the
+   * changed ones, stops the paused and deleted ones.
+   */
+  async reconcile(): Promise<void> {
+    if (!this.delivers) return;
+    const wanted = new Map(
+      this.store
+        .list()
+        .filter((s) => s.status.id === 1)
+        .map((s) => [s.id, s]),
+    );
+    for (const id of [...this.lanes.keys()]) {
+      const stream = wanted.get(id);
+      if (!stream || JSON.stringify(stream) !== this.laneConfigs.get(id)) await this.stopLane(id);
+    }
+    for (const [id, stream] of wanted) if (!this.lanes.has(id)) await this.startLane(stream);
   }
 
   /** Starts a lane for every running stream. */
@@ -357,6 +393,8 @@ export class StreamManager {
   }
 
   private async startLane(stream: DataStream): Promise<void> {
+    if (!this.delivers) return;
+    this.laneConfigs.set(stream.id, JSON.stringify(stream));
     const lane = new Lane({
       stream,
       sink: this.createSink(stream),
@@ -386,6 +424,7 @@ export class StreamManager {
   private async stopLane(id: string): Promise<void> {
     const lane = this.lanes.get(id);
     this.lanes.delete(id);
+    this.laneConfigs.delete(id);
     await lane?.stop();
   }
 

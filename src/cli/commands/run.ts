@@ -40,17 +40,27 @@ export async function runCommand(argv: string[]): Promise<number> {
     },
     loadReferenceData(config.reference),
   );
-  const streams = streamsOf(engine, config.dataDir);
+  // Every replica manages the shared stream configuration; the owner of raw partition 0
+  // delivers (as it runs the organisation stage), and follows changes made elsewhere.
+  const streams = streamsOf(engine, config.dataDir, { lanes: false });
   let member: GroupMember | undefined;
+  let delivering = false;
+  const reconciling = setInterval(() => {
+    if (delivering)
+      void streams.reconcile().catch((error: Error) => console.error(`data streams: ${error.message}`));
+  }, 1000);
   try {
     member = await GroupMember.join({
       engine,
       kafka,
       groupId: config.kafka.consumerGroup,
-      onAssignment: (partitions) =>
+      onAssignment: (partitions) => {
         console.log(
           `${new Date().toISOString()} partitions of ${engine.raw.name}: ${partitions.join(', ') || 'none'}`,
-        ),
+        );
+        delivering = partitions.includes(0);
+        void streams.runLanes(delivering);
+      },
     });
     const api = await startEngineApi({
       engine,
@@ -71,6 +81,7 @@ export async function runCommand(argv: string[]): Promise<number> {
     await api.app.close();
     return 0;
   } finally {
+    clearInterval(reconciling);
     await member?.leave();
     await streams.close();
     await engine.close();
