@@ -16,6 +16,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Kafka, logLevel } from 'kafkajs';
 import type { KafkaLogOptions } from '../log/kafka/options.js';
 import type { EmbeddedEngine } from './engine.js';
+import type { Rekeyer } from './rekey.js';
 
 export interface GroupMemberOptions {
   engine: EmbeddedEngine;
@@ -28,6 +29,8 @@ export interface GroupMemberOptions {
   /** Kafka's session timeout: a member silent this long is dropped and its partitions move. Default 10 s. */
   sessionTimeoutMs?: number;
   onAssignment?: (partitions: number[]) => void;
+  /** Moves the ingest partitions this member owns onto the raw topic before each step. */
+  rekeyer?: Rekeyer;
 }
 
 export class GroupMember {
@@ -110,9 +113,10 @@ export class GroupMember {
         await sleep(50);
         continue;
       }
+      const rekeyed = (await this.options.rekeyer?.step(this.owned)) ?? 0;
       const n = await engine.exclusive(() => engine.process());
       this.processed += n;
-      if (n === 0) {
+      if (n === 0 && rekeyed === 0) {
         await engine.exclusive(() => engine.settle());
         await sleep(this.options.idleMs ?? 200);
       }

@@ -58,22 +58,37 @@ export async function* captureLines(path: string): AsyncGenerator<string> {
 }
 
 /**
- * Partition of a capture line: its endpoint's (directory index modulo the partitions), or a
- * hash of what identifies it, or 0 for garbage. The engine and the simulator producing to
- * Kafka both use it, so one endpoint's records are always in one partition.
+ * Where a capture line goes on the raw topic: its endpoint's partition (directory index
+ * modulo the partitions) with the endpoint id as key, or a hash of what identifies it (an
+ * IMSI or endpoint the reference data does not know: the processor dead-letters it), or
+ * partition 0 for garbage. The engine, the re-keying step and the simulator producing to
+ * Kafka all use it, so one endpoint's records are always in one partition.
  */
-export function partitionOfLine(line: string, dir: Directory, partitions: number): number {
+export function routeOfLine(
+  line: string,
+  dir: Directory,
+  partitions: number,
+): { partition: number; key: string | null } {
   const imsi = IMSI.exec(line)?.[1];
   if (imsi) {
     const ref = dir.resolveImsi(imsi);
-    return ref ? ref.index % partitions : hash32(Number(imsi.slice(-9))) % partitions;
+    return ref
+      ? { partition: ref.index % partitions, key: String(dir.endpointId(ref.index)) }
+      : { partition: hash32(Number(imsi.slice(-9))) % partitions, key: null };
   }
   const endpoint = ENDPOINT.exec(line)?.[1];
   if (endpoint) {
     const index = dir.indexOfEndpointId(Number(endpoint));
-    return (index ?? hash32(Number(endpoint))) % partitions;
+    return index === undefined
+      ? { partition: hash32(Number(endpoint)) % partitions, key: null }
+      : { partition: index % partitions, key: endpoint };
   }
-  return 0;
+  return { partition: 0, key: null };
+}
+
+/** The partition of a capture line (routeOfLine). */
+export function partitionOfLine(line: string, dir: Directory, partitions: number): number {
+  return routeOfLine(line, dir, partitions).partition;
 }
 
 /**
@@ -147,11 +162,11 @@ export class Ingestor {
   add(line: string): void {
     const time = lineTime(line);
     if (time !== undefined && time > (this.latestTime ?? Number.NEGATIVE_INFINITY)) this.latestTime = time;
-    const p = this.partitionOf(line);
+    const { partition: p, key } = routeOfLine(line, this.dir, this.topic.partitions);
     const n = this.seen[p] as number;
     this.seen[p] = n + 1;
     if (n < (this.ends[p] as number)) return;
-    (this.pending[p] as AppendRecord[]).push({ key: null, value: Buffer.from(line), timestamp: time ?? 0 });
+    (this.pending[p] as AppendRecord[]).push({ key, value: Buffer.from(line), timestamp: time ?? 0 });
   }
 
   get queued(): number {

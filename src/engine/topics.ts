@@ -17,6 +17,8 @@ export interface TopicLayout {
 export function engineTopics(partitions: number, prefix = ''): TopicLayout[] {
   return [
     { role: 'raw', name: `${prefix}raw`, partitions },
+    // Where sources that cannot partition by endpoint produce; re-keyed onto raw (rekey.ts).
+    { role: 'ingest', name: `${prefix}ingest`, partitions },
     ...OUTPUT_TOPICS.map((role) => ({ role, name: `${prefix}${role}`, partitions })),
     ...ORGANISATION_TOPICS.map((role) => ({ role, name: `${prefix}${role}`, partitions: 1 })),
   ];

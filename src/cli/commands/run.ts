@@ -2,6 +2,7 @@ import { startEngineApi } from '../../api/from-engine.js';
 import { type DataStreamerConfig, kafkaLogOptions, loadConfig, storeOptions } from '../../config/index.js';
 import { EmbeddedEngine } from '../../engine/engine.js';
 import { GroupMember } from '../../engine/group-member.js';
+import { Rekeyer } from '../../engine/rekey.js';
 import { loadReferenceData } from '../../reference/loader.js';
 import { streamsOf } from '../../streams/beside-engine.js';
 import { UsageError } from '../../util/errors.js';
@@ -50,10 +51,18 @@ export async function runCommand(argv: string[]): Promise<number> {
       void streams.reconcile().catch((error: Error) => console.error(`data streams: ${error.message}`));
   }, 1000);
   try {
+    const ingest = await engine.log.topic(`${config.kafka.topicPrefix}ingest`, config.partitions);
     member = await GroupMember.join({
       engine,
       kafka,
       groupId: config.kafka.consumerGroup,
+      rekeyer: new Rekeyer(
+        ingest,
+        engine.raw,
+        engine.directory,
+        engine.log.cursors,
+        `${config.kafka.consumerGroup}-rekey`,
+      ),
       onAssignment: (partitions) => {
         console.log(
           `${new Date().toISOString()} partitions of ${engine.raw.name}: ${partitions.join(', ') || 'none'}`,
