@@ -12,7 +12,7 @@ import { ConfigError } from '../src/config/index.js';
 import { engineTopics } from '../src/engine/topics.js';
 import { LogError } from '../src/log/errors.js';
 import { openKafkaLog } from '../src/log/kafka/log.js';
-import { type KafkaBroker, startKafkaBroker } from './support/kafka-broker.js';
+import { type KafkaBroker, kafkaBrokersOrFail, startKafkaBroker } from './support/kafka-broker.js';
 import { freePort } from './support/sink-harness.js';
 
 let broker: KafkaBroker | undefined;
@@ -33,15 +33,7 @@ afterAll(async () => {
 });
 
 /** Fails (never skips) when the broker did not start, saying how to fix it. */
-function brokers(): string[] {
-  if (!broker)
-    throw new Error(
-      `No Kafka broker for the kafka CLI tests: ${startFailure?.message ?? 'not started'}\n` +
-        'The tests start one themselves from Maven Central jars: they need Java 17+ (apt-get install -y openjdk-17-jre-headless) ' +
-        'and Maven (apt-get install -y maven), or DATA_STREAMER_KAFKA_BROKERS=host:port naming a running broker.',
-    );
-  return broker.brokers;
-}
+const brokers = (): string[] => kafkaBrokersOrFail(broker, startFailure);
 
 /** A distributed configuration with its own topic prefix, so that tests do not share topics. */
 function config(prefix: string, partitions: number, brokerList = brokers()): string {

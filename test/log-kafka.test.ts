@@ -1,25 +1,14 @@
 /**
  * The Kafka log against a real single-node Kafka broker (KRaft) started from Maven Central
- * jars by test/support/kafka-broker.ts: the Log contract (test/support/log-contract.ts),
- * then what only Kafka has. The contract also runs on the embedded log here, to show the
- * suite assumes nothing about storage.
+ * jars by test/support/kafka-broker.ts: the Log contract (test/support/log-contract.ts,
+ * also run on the embedded log in log.test.ts), then what only Kafka has.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openEmbeddedLog } from '../src/log/index.js';
 import { type KafkaLog, openKafkaLog } from '../src/log/kafka/log.js';
 import type { KafkaLogOptions } from '../src/log/kafka/options.js';
-import { type KafkaBroker, startKafkaBroker } from './support/kafka-broker.js';
+import { type KafkaBroker, kafkaBrokersOrFail, startKafkaBroker } from './support/kafka-broker.js';
 import { describeLogContract } from './support/log-contract.js';
-import {
-  expectRecords,
-  readAll,
-  rec,
-  recs,
-  rejection,
-  removeTempDirs,
-  T0,
-  tempDir,
-} from './support/log-fixtures.js';
+import { expectRecords, readAll, rec, recs, rejection, removeTempDirs, T0 } from './support/log-fixtures.js';
 
 let broker: KafkaBroker | undefined;
 let startFailure: Error | undefined;
@@ -40,16 +29,8 @@ afterAll(async () => {
   removeTempDirs();
 });
 
-/** Fails (never skips) every test when the broker did not start, saying why and how to fix it. */
-function brokers(): string[] {
-  if (!broker)
-    throw new Error(
-      `No Kafka broker for the Kafka log tests: ${startFailure?.message ?? 'not started'}\n` +
-        'The tests start one themselves from Maven Central jars: they need Java 17+ (apt-get install -y openjdk-17-jre-headless) ' +
-        'and Maven (apt-get install -y maven), or DATA_STREAMER_KAFKA_BROKERS=host:port naming a running broker.',
-    );
-  return broker.brokers;
-}
+/** Fails (never skips) when the broker did not start, saying how to fix it. */
+const brokers = (): string[] => kafkaBrokersOrFail(broker, startFailure);
 
 /** Event times of the fixtures are in January 2026: no retention by time, or the broker would delete them. */
 const options = (extra: Partial<KafkaLogOptions> = {}): KafkaLogOptions => ({
@@ -66,13 +47,6 @@ let names = 0;
 const topicName = (base: string) => `${base}-${run}-${++names}`;
 
 describeLogContract({ name: 'kafka', open: () => openKafkaLog(options()), topicName });
-
-const embeddedDir = tempDir('contract');
-describeLogContract({
-  name: 'embedded',
-  open: () => openEmbeddedLog({ dir: embeddedDir, segmentBytes: 4096, fsync: 'never', now: () => T0 }),
-  topicName,
-});
 
 describe('kafka log: what only Kafka has', () => {
   const opened: KafkaLog[] = [];

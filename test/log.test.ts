@@ -3,12 +3,12 @@ import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { SparseIndex } from '../src/log/embedded/sparse-index.js';
 import { type EmbeddedLog, type EmbeddedLogOptions, openEmbeddedLog } from '../src/log/index.js';
+import { describeLogContract } from './support/log-contract.js';
 import {
   ENTRY_BYTES,
   expectRecords,
   HOUR,
   readAll,
-  rec,
   recs,
   rejection,
   removeTempDirs,
@@ -31,86 +31,24 @@ afterAll(removeTempDirs);
 // 10 records of 76 bytes per batch, 1 KiB segments: a new segment every batch or so.
 const SMALL = { segmentBytes: 1024, fsync: 'never', now: () => T0 } as const;
 
+// The contract every log honours (test/support/log-contract.ts, run on Kafka in
+// log-kafka.test.ts), here with small segments and index blocks, so reads cross both.
+let names = 0;
+const contractDir = tempDir('contract');
+describeLogContract({
+  name: 'embedded',
+  open: () =>
+    openEmbeddedLog({
+      dir: contractDir,
+      segmentBytes: 4096,
+      indexIntervalBytes: 300,
+      fsync: 'never',
+      now: () => T0,
+    }),
+  topicName: (base) => `${base}-${++names}`,
+});
+
 describe('embedded log: append and read', () => {
-  it('round-trips records across segments with contiguous offsets, and keeps them across reopen', async () => {
-    const dir = tempDir('roundtrip');
-    const log = await openLog({ dir, ...SMALL });
-    const topic = await log.topic('raw', 2);
-    for (let b = 0; b < 12; b++) {
-      const result = await topic.append(0, recs(b * 10, 10));
-      expect(result).toEqual({ baseOffset: b * 10, nextOffset: b * 10 + 10 });
-    }
-    await topic.append(1, recs(0, 3));
-    expect(await topic.startOffset(0)).toBe(0);
-    expect(await topic.endOffset(0)).toBe(120);
-    expect(await topic.endOffset(1)).toBe(3);
-    expectRecords(await readAll(topic, 0), 0, 120);
-    expectRecords(await readAll(topic, 1), 0, 3, 1);
-
-    const files = segmentFiles(dir, 'raw');
-    expect(files.length).toBeGreaterThanOrEqual(10);
-    expect(files[0]).toBe('00000000000000000000.log');
-    expect(files[1]).toMatch(/^0{18}\d\d\.log$/);
-    // No segment past its limit: a batch goes whole into a new segment instead.
-    for (const f of files) expect(readFileSync(join(dir, 'raw', '0', f)).length).toBeLessThanOrEqual(1024);
-
-    await log.close();
-    const again = await openLog({ dir, ...SMALL });
-    const reopened = await again.topic('raw', 2);
-    expect(await reopened.endOffset(0)).toBe(120);
-    expectRecords(await readAll(reopened, 0, 50), 0, 120);
-    expect(await reopened.append(0, recs(120, 5))).toEqual({ baseOffset: 120, nextOffset: 125 });
-    expectRecords(await reopened.read(0, 118, 100), 118, 7);
-    expect(again.recoveries).toEqual([]);
-  });
-
-  it('reads from any offset, within maxRecords and the byte budget, and nothing at the end', async () => {
-    const log = await openLog({ dir: tempDir('read'), ...SMALL, indexIntervalBytes: 200 });
-    const topic = await log.topic('raw', 1);
-    await topic.append(0, recs(0, 100));
-    for (const from of [0, 1, 13, 57, 97]) expectRecords(await topic.read(0, from, 3), from, 3);
-    expectRecords(await topic.read(0, 95, 1000), 95, 5);
-    expectRecords(await topic.read(0, 10, 1000, 3 * ENTRY_BYTES), 10, 3);
-    // At least one record, even over the budget.
-    expectRecords(await topic.read(0, 10, 1000, 1), 10, 1);
-    expect(await topic.read(0, 100, 10)).toEqual([]);
-    const big = { key: null, value: Buffer.alloc(100_000, 7), timestamp: T0 };
-    await topic.append(0, [big]);
-    const [got] = await topic.read(0, 100, 10, 1000);
-    expect(got?.key).toBeNull();
-    expect(got?.value.equals(big.value)).toBe(true);
-  });
-
-  it('rejects offsets out of range with LOG_OFFSET_OUT_OF_RANGE naming topic, partition and offset', async () => {
-    const log = await openLog({ dir: tempDir('range'), ...SMALL });
-    const topic = await log.topic('events', 1);
-    await topic.append(0, recs(0, 5));
-    const e = await rejection(topic.read(0, 6, 10));
-    expect(e.code).toBe('LOG_OFFSET_OUT_OF_RANGE');
-    expect(e.message).toBe('events/0: offset 6 is out of range; the partition holds 0 to 5');
-    expect((await rejection(topic.read(0, -1, 10))).code).toBe('LOG_INVALID_ARGUMENT');
-    expect((await rejection(topic.read(1, 0, 10))).code).toBe('LOG_INVALID_ARGUMENT');
-    expect((await rejection(topic.read(0, 0, 0))).code).toBe('LOG_INVALID_ARGUMENT');
-  });
-
-  it('finds the first offset at or after a timestamp, even with timestamps out of order', async () => {
-    const log = await openLog({ dir: tempDir('time'), ...SMALL, indexIntervalBytes: 300 });
-    const topic = await log.topic('raw', 1);
-    for (let b = 0; b < 10; b++) await topic.append(0, recs(b * 10, 10)); // T0 + offset seconds
-    expect(await topic.offsetForTime(0, 0)).toBe(0);
-    expect(await topic.offsetForTime(0, T0)).toBe(0);
-    expect(await topic.offsetForTime(0, T0 + 1)).toBe(1);
-    expect(await topic.offsetForTime(0, T0 + 42_000)).toBe(42);
-    expect(await topic.offsetForTime(0, T0 + 41_500)).toBe(42);
-    expect(await topic.offsetForTime(0, T0 + 99_000)).toBe(99);
-    expect(await topic.offsetForTime(0, T0 + 99_001)).toBe(100);
-    // A late record far ahead, then older ones: the first in log order with ts >= t wins.
-    await topic.append(0, [rec(100, T0 + HOUR), rec(101, T0 + 5000), rec(102, T0 + 2 * HOUR)]);
-    expect(await topic.offsetForTime(0, T0 + 200_000)).toBe(100);
-    expect(await topic.offsetForTime(0, T0 + HOUR + 1)).toBe(102);
-    expect(await topic.offsetForTime(0, T0 + 3 * HOUR)).toBe(103);
-  });
-
   it('keeps a sparse index: a block per interval, found by binary search', () => {
     const index = new SparseIndex(1000);
     for (let i = 0; i < 100; i++) index.add(i, i * 100, T0 - i);
@@ -145,19 +83,6 @@ describe('embedded log: append and read', () => {
     expect((await rejection(again.topic('raw', 1))).code).toBe('LOG_TOPIC_MISMATCH');
   });
 
-  it('refuses every call after close with LOG_CLOSED, after finishing the appends under way', async () => {
-    const log = await openLog({ dir: tempDir('closed'), ...SMALL });
-    const topic = await log.topic('raw', 1);
-    const pending = topic.append(0, recs(0, 10));
-    const closing = log.close();
-    expect((await pending).nextOffset).toBe(10);
-    await closing;
-    expect((await rejection(topic.append(0, recs(10, 1)))).code).toBe('LOG_CLOSED');
-    expect((await rejection(topic.read(0, 0, 1))).code).toBe('LOG_CLOSED');
-    expect((await rejection(log.topic('raw', 1))).code).toBe('LOG_CLOSED');
-    expect((await rejection(log.cursors.get('g', 'raw', 0))).code).toBe('LOG_CLOSED');
-  });
-
   it('round-trips under every fsync policy', async () => {
     for (const fsync of ['always', 'interval', 'never'] as const) {
       const dir = tempDir(`policy-${fsync}`);
@@ -170,34 +95,6 @@ describe('embedded log: append and read', () => {
       const again = await openLog({ dir, fsync, now: () => T0 });
       expectRecords(await readAll(await again.topic('raw', 1), 0), 0, 110);
     }
-  });
-
-  it('reopens a closed topic only once its appends under way are done', async () => {
-    const log = await openLog({ dir: tempDir('reopen-topic'), ...SMALL });
-    const topic = await log.topic('raw', 1);
-    const pending = Array.from({ length: 10 }, (_, b) => topic.append(0, recs(b * 10, 10)));
-    void topic.close();
-    const again = await log.topic('raw', 1);
-    expect(again).not.toBe(topic);
-    await Promise.all(pending);
-    expect(await again.endOffset(0)).toBe(100);
-    expectRecords(await readAll(again, 0), 0, 100);
-    expect(log.recoveries).toEqual([]);
-  });
-
-  it('serialises concurrent appends to a partition in call order', async () => {
-    const log = await openLog({
-      dir: tempDir('concurrent'),
-      segmentBytes: 2048,
-      fsync: 'always',
-      now: () => T0,
-    });
-    const topic = await log.topic('raw', 1);
-    const results = await Promise.all(Array.from({ length: 20 }, (_, b) => topic.append(0, recs(b * 5, 5))));
-    results.forEach((r, b) => {
-      expect(r).toEqual({ baseOffset: b * 5, nextOffset: b * 5 + 5 });
-    });
-    expectRecords(await readAll(topic, 0), 0, 100);
   });
 });
 
@@ -273,30 +170,6 @@ describe('embedded log: retention', () => {
 });
 
 describe('embedded log: cursors', () => {
-  it('commits and gets per group, topic and partition, and keeps them across reopen', async () => {
-    const dir = tempDir('cursors');
-    const log = await openLog({ dir });
-    expect(await log.cursors.get('engine', 'raw', 0)).toBeUndefined();
-    await log.cursors.commit('engine', 'raw', 0, 10);
-    await log.cursors.commit('engine', 'raw', 1, 20);
-    await log.cursors.commit('engine', 'commands', 0, 3);
-    await log.cursors.commit('sink/s3 ü', 'raw', 0, 5);
-    await log.cursors.commit('engine', 'raw', 0, 11);
-    expect(await log.cursors.get('engine', 'raw', 0)).toBe(11);
-    expect(await log.cursors.get('engine', 'raw', 1)).toBe(20);
-    expect(await log.cursors.get('engine', 'commands', 0)).toBe(3);
-    expect(await log.cursors.get('sink/s3 ü', 'raw', 0)).toBe(5);
-    expect((await rejection(log.cursors.commit('engine', 'raw', 0, -1))).code).toBe('LOG_INVALID_ARGUMENT');
-    expect((await rejection(log.cursors.commit('', 'raw', 0, 1))).code).toBe('LOG_INVALID_ARGUMENT');
-    await log.close();
-
-    expect(readdirSync(join(dir, '__cursors')).sort()).toEqual(['engine.json', 'sink%2Fs3%20%C3%BC.json']);
-    const again = await openLog({ dir });
-    expect(await again.cursors.get('engine', 'raw', 0)).toBe(11);
-    expect(await again.cursors.get('engine', 'commands', 0)).toBe(3);
-    expect(await again.cursors.get('sink/s3 ü', 'raw', 0)).toBe(5);
-  });
-
   it('replaces the cursor file atomically: a reader only ever finds whole files', async () => {
     const dir = tempDir('cursor-atomic');
     const log = await openLog({ dir });

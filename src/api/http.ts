@@ -72,3 +72,10 @@ export function bearerRoute(tags: string[]) {
     ...schema,
   });
 }
+
+/** An endpoint id in a path: a positive integer below 2^53, or undefined (answered as not found). */
+export function endpointId(text: string): number | undefined {
+  if (!/^[1-9]\d{0,15}$/.test(text)) return undefined;
+  const id = Number(text);
+  return Number.isSafeInteger(id) ? id : undefined;
+}

@@ -7,8 +7,8 @@
  * all, the random part (32 bytes) is what is checked.
  */
 import { randomBytes } from 'node:crypto';
-import { hashSecret, type SecretHash, secretMatches } from './secret-hash.js';
 import { SharedJsonFile } from '../util/shared-json-file.js';
+import { hashSecret, type SecretHash, secretMatches } from './secret-hash.js';
 
 export interface ApplicationToken {
   id: string;

@@ -9,8 +9,8 @@
  */
 import { randomBytes } from 'node:crypto';
 import { UsageError } from '../util/errors.js';
-import { hashSecret, type SecretHash, secretMatches } from './secret-hash.js';
 import { SharedJsonFile } from '../util/shared-json-file.js';
+import { hashSecret, type SecretHash, secretMatches } from './secret-hash.js';
 
 export const REFRESH_TOKEN_DAYS = 30;
 export const MIN_PASSWORD_LENGTH = 12;

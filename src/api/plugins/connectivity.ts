@@ -5,7 +5,7 @@
  */
 import type { FastifyInstance } from 'fastify';
 import type { EndpointConnectivity } from '../../engine/engine.js';
-import { ApiError, bearerRoute, callerOf, errorResponses } from '../http.js';
+import { ApiError, bearerRoute, callerOf, endpointId, errorResponses } from '../http.js';
 import { requireAuth } from './auth.js';
 
 export type ConnectivityLookup = (endpointId: number) => EndpointConnectivity | undefined;
@@ -40,13 +40,6 @@ const connectivitySchema = {
     last_updated: { type: ['string', 'null'], description: 'event time of the last change, ISO-8601 UTC' },
   },
 } as const;
-
-/** A positive integer id below 2^53, or undefined. */
-function endpointId(text: string): number | undefined {
-  if (!/^[1-9]\d{0,15}$/.test(text)) return undefined;
-  const id = Number(text);
-  return Number.isSafeInteger(id) ? id : undefined;
-}
 
 export function connectivityPlugin(lookup: ConnectivityLookup) {
   return async function connectivityRoutes(app: FastifyInstance): Promise<void> {

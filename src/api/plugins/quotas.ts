@@ -12,7 +12,7 @@ import { randomUUID } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import type { EngineCommand } from '../../contracts/raw.js';
 import { type Quota, type QuotaService, quotaVolume } from '../../core/quota.js';
-import { ApiError, bearerRoute, callerOf, errorResponses } from '../http.js';
+import { ApiError, bearerRoute, callerOf, endpointId, errorResponses } from '../http.js';
 import { requireAuth } from './auth.js';
 
 /** What the routes need of the engine. */
@@ -142,13 +142,6 @@ function rendered(quota: Quota) {
     last_volume_added: volume(quota.lastVolumeAdded),
     last_status_change_date: new Date(quota.lastStatusChange).toISOString(),
   };
-}
-
-/** A positive integer id below 2^53, or undefined. */
-function endpointId(text: string): number | undefined {
-  if (!/^[1-9]\d{0,15}$/.test(text)) return undefined;
-  const id = Number(text);
-  return Number.isSafeInteger(id) ? id : undefined;
 }
 
 export function quotasPlugin(backend: QuotaBackend) {
