@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { CaptureWriter } from '../src/capture/writer.js';
-import type { RawRecord } from '../src/contracts/raw.js';
+import type { EngineCommand, RawRecord } from '../src/contracts/raw.js';
 import { formatDecimal, parseDecimal } from '../src/core/decimal.js';
 import { usageFromJson } from '../src/core/output.js';
 import { EmbeddedEngine } from '../src/engine/engine.js';
@@ -13,7 +13,7 @@ import { generateReferenceData } from '../src/reference/generator.js';
 import { runSimulation, simulationHeader } from '../src/simulator/run.js';
 import { CoreSimulator } from '../src/simulator/simulator.js';
 import { openStore } from '../src/storage/index.js';
-import { allOutputs } from './fixtures.js';
+import { allOutputs, quotaAssign, replayedEngine, T0 } from './fixtures.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'ds-engine-'));
 const reference = generateReferenceData({ devices: 300, seed: 21 });
@@ -212,4 +212,35 @@ describe('bad input through the engine', () => {
     expect(results[1]?.[0]).toEqual(results[0]?.[0]);
     expect(results[0]?.[1]).toEqual({ codes: [] });
   });
+});
+
+describe('commands from outside (the API)', () => {
+  it('are processed by an engine reopened over its data, stamped in its own timeline', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ds-engine-submit-'));
+    const reference = generateReferenceData({ devices: 60, seed: 31 });
+    const first = await replayedEngine(dir, reference, { seed: 31, hours: 2 });
+    const lastEvent = first.eventClock();
+    await first.close();
+    expect(lastEvent).toBeGreaterThan(T0);
+
+    const engine = await EmbeddedEngine.open({ dataDir: join(dir, 'engine') });
+    try {
+      // The fold's clock is back from the snapshots: a command joins the engine's timeline, not today's.
+      expect(engine.eventClock()).toBe(lastEvent);
+      const endpoint = engine.directory.endpointId(0);
+      await engine.submit([
+        {
+          ...quotaAssign(0, endpoint).record,
+          command_id: 'api-reopened',
+          timestamp: lastEvent as number,
+        } as EngineCommand,
+      ]);
+      expect(engine.quotaOf(endpoint, 'DATA')?.quota).toMatchObject({
+        status: 'ACTIVE',
+        remaining: 1048576n,
+      });
+    } finally {
+      await engine.close();
+    }
+  }, 60_000);
 });

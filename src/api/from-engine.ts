@@ -4,7 +4,7 @@
  * JWT secret and the metrics token, made on the first run, readable by the owner only).
  */
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, linkSync, mkdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import type { RawRecord } from '../contracts/raw.js';
@@ -37,14 +37,22 @@ export function engineQuotas(
   };
 }
 
-/** A secret of the data directory: read, or made once with the owner alone able to read it. */
+/**
+ * A secret of the data directory: read, or made once with the owner alone able to read it.
+ * Written whole under a temp name and linked into place, so a process starting at the same
+ * moment (a replica on the same volume) reads a whole secret or makes its own attempt fail.
+ */
 function secretFile(file: string): string {
   if (!existsSync(file)) {
+    const temp = `${file}.${process.pid}.tmp`;
+    writeFileSync(temp, randomBytes(32).toString('base64url'), { mode: 0o600 });
     try {
-      writeFileSync(file, randomBytes(32).toString('base64url'), { mode: 0o600, flag: 'wx' });
+      linkSync(temp, file);
     } catch (error) {
       // Another process made it first: use theirs.
       if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+    } finally {
+      unlinkSync(temp);
     }
   }
   return readFileSync(file, 'utf8').trim();

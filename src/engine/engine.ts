@@ -334,6 +334,8 @@ export class EmbeddedEngine {
     return this.exclusive(async () => {
       // A live run's capture gets them in the place they took on the log.
       await capture?.write(commands.map((record) => ({ kind: 'command', record })));
+      // New input, never "already on the log" (an engine reopened over its data would skip them).
+      this.ingestor ??= await Ingestor.open(this.raw, this.directory, { resume: false });
       await this.ingest(commands.map((record) => captureLine({ kind: 'command', record })));
       await this.process();
       await this.settle();
@@ -504,10 +506,11 @@ export class EmbeddedEngine {
     outputs: Record<string, number>;
   }> {
     const outputs: Record<string, number> = {};
-    for (const topic of [...Object.values(this.outputs), ...Object.values(this.organisationOutputs)]) {
+    // By role (events, usage...), whatever the topic's name on the log (a prefix on Kafka).
+    for (const [role, topic] of Object.entries({ ...this.outputs, ...this.organisationOutputs })) {
       let n = 0;
       for (let p = 0; p < topic.partitions; p++) n += await topic.endOffset(p);
-      outputs[topic.name] = n;
+      outputs[role] = n;
     }
     return {
       ingested: this.counters.ingested,
@@ -515,6 +518,21 @@ export class EmbeddedEngine {
       storedRows: this.counters.storedRows,
       outputs,
     };
+  }
+
+  /**
+   * The engine's event time: the latest the fold has seen in any partition it owns, or
+   * undefined before any. Commands from outside are stamped with it, so they land in the
+   * engine's own timeline (a wall-clock stamp on an engine behind real time would move its
+   * quota and month clocks on).
+   */
+  eventClock(): number | undefined {
+    let latest: number | undefined;
+    for (const processor of this.processors) {
+      const watermark = processor.state().watermark;
+      if (watermark > 0 && watermark > (latest ?? 0)) latest = watermark;
+    }
+    return latest;
   }
 
   /** Raw records processed since this engine was opened (for throughput readings). */

@@ -15,6 +15,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Kafka, logLevel } from 'kafkajs';
 import type { KafkaLogOptions } from '../log/kafka/options.js';
+import { DataStreamerError } from '../util/errors.js';
 import type { EmbeddedEngine } from './engine.js';
 import type { Rekeyer } from './rekey.js';
 
@@ -29,6 +30,8 @@ export interface GroupMemberOptions {
   /** Kafka's session timeout: a member silent this long is dropped and its partitions move. Default 10 s. */
   sessionTimeoutMs?: number;
   onAssignment?: (partitions: number[]) => void;
+  /** A rebalance is announced: what follows the partitions (data stream lanes) stops now. */
+  onRebalance?: () => void;
   /** Moves the ingest partitions this member owns onto the raw topic before each step. */
   rekeyer?: Rekeyer;
 }
@@ -38,6 +41,8 @@ export class GroupMember {
   private rebalancing = false;
   private stopped = false;
   private loop: Promise<void> | undefined;
+  /** Set when kafkajs gave up on the group (a crash it does not restart from). */
+  private failure: Error | undefined;
   /** Partitions owned now, as the engine processes them. */
   owned: number[] = [];
   processed = 0;
@@ -68,6 +73,7 @@ export class GroupMember {
     const raw = options.engine.raw.name;
     consumer.on(consumer.events.REBALANCING, () => {
       member.rebalancing = true;
+      options.onRebalance?.();
     });
     consumer.on(consumer.events.CRASH, (event) => {
       // kafkajs restarts the consumer itself when the error is retriable; the rest stops membership.
@@ -75,6 +81,8 @@ export class GroupMember {
         `${new Date().toISOString()} group ${options.groupId}: ${event.payload.error.message}${event.payload.restart ? ' (rejoining)' : ''}`,
       );
       member.rebalancing = true;
+      options.onRebalance?.();
+      if (!event.payload.restart) member.failure = event.payload.error;
     });
     consumer.on(consumer.events.GROUP_JOIN, (event) => {
       // Membership only: nothing is fetched through the consumer (paused on every join, as
@@ -83,9 +91,14 @@ export class GroupMember {
       member.assignment = [...(event.payload.memberAssignment[raw] ?? [])].sort((a, b) => a - b);
       member.rebalancing = false;
     });
-    await consumer.connect();
-    await consumer.subscribe({ topics: [raw], fromBeginning: true });
-    await consumer.run({ autoCommit: false, eachBatch: async () => undefined });
+    try {
+      await consumer.connect();
+      await consumer.subscribe({ topics: [raw], fromBeginning: true });
+      await consumer.run({ autoCommit: false, eachBatch: async () => undefined });
+    } catch (error) {
+      await consumer.disconnect().catch(() => undefined);
+      throw error;
+    }
     member.loop = member.run();
     return member;
   }
@@ -94,6 +107,14 @@ export class GroupMember {
     const { engine } = this.options;
     const grace = this.options.graceMs ?? 3000;
     while (!this.stopped) {
+      if (this.failure) {
+        // No longer a member: what it owns moves to the others; this replica stops (and is restarted).
+        await engine.exclusive(() => engine.settle());
+        throw new DataStreamerError(
+          'GROUP_MEMBERSHIP_LOST',
+          `left group ${this.options.groupId}: ${this.failure.message}`,
+        );
+      }
       if (this.assignment) {
         const next = this.assignment;
         this.assignment = undefined;
@@ -123,10 +144,15 @@ export class GroupMember {
     }
   }
 
+  /** Resolves when the member stopped; rejects when it lost its membership for good. */
+  get done(): Promise<void> {
+    return this.loop ?? Promise.resolve();
+  }
+
   /** Leaves the group after storing and snapshotting what this member owns, so the others take over at once. */
   async leave(): Promise<void> {
     this.stopped = true;
-    await this.loop;
+    await this.loop?.catch(() => undefined);
     const { engine } = this.options;
     await engine.exclusive(() => engine.settle());
     await engine.exclusive(() => engine.assign([]));

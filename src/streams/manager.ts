@@ -110,7 +110,16 @@ export class StreamManager {
       const stream = wanted.get(id);
       if (!stream || JSON.stringify(stream) !== this.laneConfigs.get(id)) await this.stopLane(id);
     }
-    for (const [id, stream] of wanted) if (!this.lanes.has(id)) await this.startLane(stream);
+    for (const [id, stream] of wanted) {
+      if (this.lanes.has(id)) continue;
+      try {
+        await this.startLane(stream);
+      } catch (error) {
+        // One stream that cannot start does not hold back the others: it goes to Error.
+        const e = error as DataStreamerError;
+        await this.setStatus(id, 3, { code: e.code ?? 'STREAM_OPEN_FAILED', message: e.message });
+      }
+    }
   }
 
   /** Starts a lane for every running stream. */
@@ -447,10 +456,11 @@ export class StreamManager {
     status: StatusId,
     error?: { code: string; message: string },
   ): Promise<void> {
-    const stream = this.store.get(id);
-    if (!stream) return;
-    const next: DataStream = { ...stream, status: { id: status, description: STATUS[status] } };
-    if (error) next.error = { ...error, at: new Date(this.now()).toISOString() };
-    await this.store.put(next);
+    // In place: a stream deleted or changed meanwhile (here or by another replica) is not brought back.
+    await this.store.update(id, (stream) => {
+      const next: DataStream = { ...stream, status: { id: status, description: STATUS[status] } };
+      if (error) next.error = { ...error, at: new Date(this.now()).toISOString() };
+      return next;
+    });
   }
 }

@@ -13,7 +13,7 @@ export class StreamStore {
   private readonly file: SharedJsonFile<DataStream[]>;
 
   constructor(dir: string) {
-    mkdirSync(dir, { recursive: true });
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
     this.file = new SharedJsonFile(join(dir, 'streams.json'), () => []);
   }
 
@@ -32,6 +32,14 @@ export class StreamStore {
       const at = streams.findIndex((s) => s.id === stream.id);
       if (at >= 0) streams[at] = stream;
       else streams.push(stream);
+    });
+  }
+
+  /** Changes a stored stream in place; nothing when it is gone (deleted meanwhile, maybe by another process). */
+  async update(id: string, change: (stream: DataStream) => DataStream): Promise<void> {
+    await this.file.change((streams) => {
+      const at = streams.findIndex((s) => s.id === id);
+      if (at >= 0) streams[at] = change(streams[at] as DataStream);
     });
   }
 

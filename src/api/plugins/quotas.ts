@@ -102,6 +102,10 @@ interface AssignBody {
   action_on_exhaustion?: { id: 1 | 2; peak_throughput?: number | null };
 }
 
+/** Who issued a command: a user (ids `u_...`) or an application token. */
+const issuer = (tokenId: string) =>
+  tokenId.startsWith('u_') ? `user ${tokenId}` : `application token ${tokenId}`;
+
 const invalid = (problem: string) => new ApiError(422, 'invalid_request', problem, [problem]);
 
 /** The volume as an exact decimal text: MB with at most 6 decimals, or a whole number of SMS. */
@@ -227,7 +231,7 @@ export function quotasPlugin(backend: QuotaBackend) {
             throw invalid(
               `action_on_exhaustion.peak_throughput: required with Throttle (2): ${PEAK_THROUGHPUTS.join(', ')}`,
             );
-          await backend.submit([command('QUOTA_ASSIGN', id, `api token ${caller.token_id}`, body)]);
+          await backend.submit([command('QUOTA_ASSIGN', id, issuer(caller.token_id), body)]);
           const { quota } = lookup(String(id), caller.organisation_id, which, true);
           return reply.code(201).send(rendered(quota as Quota));
         },
@@ -244,7 +248,7 @@ export function quotasPlugin(backend: QuotaBackend) {
         async (request, reply) => {
           const caller = callerOf(request);
           const { id } = lookup((request.params as { id: string }).id, caller.organisation_id, which, true);
-          await backend.submit([command('QUOTA_DELETE', id, `api token ${caller.token_id}`)]);
+          await backend.submit([command('QUOTA_DELETE', id, issuer(caller.token_id))]);
           return reply.code(204).send();
         },
       );

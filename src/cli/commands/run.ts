@@ -46,9 +46,9 @@ export async function runCommand(argv: string[]): Promise<number> {
   const streams = streamsOf(engine, config.dataDir, { lanes: false });
   let member: GroupMember | undefined;
   let delivering = false;
+  const report = (error: Error) => console.error(`data streams: ${error.message}`);
   const reconciling = setInterval(() => {
-    if (delivering)
-      void streams.reconcile().catch((error: Error) => console.error(`data streams: ${error.message}`));
+    if (delivering) void streams.reconcile().catch(report);
   }, 1000);
   try {
     const ingest = await engine.log.topic(`${config.kafka.topicPrefix}ingest`, config.partitions);
@@ -63,12 +63,17 @@ export async function runCommand(argv: string[]): Promise<number> {
         engine.log.cursors,
         `${config.kafka.consumerGroup}-rekey`,
       ),
+      // Lanes stop as soon as a rebalance is announced: the next owner of partition 0 starts its own after the grace.
+      onRebalance: () => {
+        delivering = false;
+        void streams.runLanes(false).catch(report);
+      },
       onAssignment: (partitions) => {
         console.log(
           `${new Date().toISOString()} partitions of ${engine.raw.name}: ${partitions.join(', ') || 'none'}`,
         );
         delivering = partitions.includes(0);
-        void streams.runLanes(delivering);
+        void streams.runLanes(delivering).catch(report);
       },
     });
     const api = await startEngineApi({
@@ -82,13 +87,20 @@ export async function runCommand(argv: string[]): Promise<number> {
     });
     api.setReady(true);
     console.log(`data-streamer replica: group ${config.kafka.consumerGroup}, API on ${api.address}`);
-    await new Promise<void>((resolve) => {
-      process.once('SIGINT', resolve);
-      process.once('SIGTERM', resolve);
-    });
-    api.setReady(false);
-    await api.app.close();
-    return 0;
+    try {
+      // Until Ctrl+C or SIGTERM, or until the member lost the group for good (then exit non-zero: restart me).
+      await Promise.race([
+        new Promise<void>((resolve) => {
+          process.once('SIGINT', resolve);
+          process.once('SIGTERM', resolve);
+        }),
+        member.done,
+      ]);
+      return 0;
+    } finally {
+      api.setReady(false);
+      await api.app.close();
+    }
   } finally {
     clearInterval(reconciling);
     await member?.leave();

@@ -21,7 +21,8 @@ Options:
 
 Kept in DIR/api/: tokens.json and users.json (hashed secrets), jwt-secret and
 metrics-token (created on the first run, readable by the owner only). /metrics answers
-to "Authorization: Bearer <metrics-token>". Quota commands are stamped with the wall clock.
+to "Authorization: Bearer <metrics-token>". Quota commands are stamped with the engine's
+latest event time.
 
 Example:
   data-streamer tokens create --data-dir data/demo/engine --organisation 1001
@@ -46,8 +47,16 @@ export async function serveCommand(argv: string[]): Promise<number> {
   const streams = streamsOf(engine, dataDir);
   try {
     await streams.start();
-    // A served engine runs on wall time: a quota assigned now is stamped now.
-    const api = await startEngineApi({ engine, streams, dataDir, port, host, now: Date.now });
+    // Commands join the engine's timeline: its latest event time (wall time for an engine
+    // that has seen nothing yet).
+    const api = await startEngineApi({
+      engine,
+      streams,
+      dataDir,
+      port,
+      host,
+      now: () => engine.eventClock() ?? Date.now(),
+    });
     try {
       api.setReady(true);
       console.log(

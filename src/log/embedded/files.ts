@@ -48,11 +48,12 @@ export const TEMP_MARK = '.tmp-';
 /**
  * Replaces `file` so that it holds either its old or its new content, never a mix, across
  * a crash or power loss: write a temp file, fsync it, rename it over, fsync the directory.
+ * `mode` applies from the temp file's creation on (0o600 for secrets: never readable by others, not even for a moment).
  */
-export async function writeFileAtomic(file: string, data: string | Buffer): Promise<void> {
+export async function writeFileAtomic(file: string, data: string | Buffer, mode = 0o644): Promise<void> {
   const temp = `${file}${TEMP_MARK}${process.pid}-${++temps}`;
   try {
-    const fh = await open(temp, 'wx');
+    const fh = await open(temp, 'wx', mode);
     try {
       await fh.writeFile(data);
       await fh.sync();
