@@ -96,6 +96,18 @@ export interface FleetSummary {
   byCountry: { iso: string; country: string; devices: number }[];
 }
 
+/** What the engine counts per stage, for /metrics. */
+export interface StageCounts {
+  /** Raw records and commands put on the input log since the engine was opened. */
+  ingested: number;
+  /** Input records folded since the engine was opened. */
+  processed: number;
+  /** Rows inserted into ClickHouse since the engine was opened. */
+  storedRows: number;
+  /** Records each output topic holds, by role: events, usage, enforcement, dead-letters, organisation stage. */
+  outputs: Record<string, number>;
+}
+
 export interface EngineProgress {
   ingested: number;
   processed: number;
@@ -499,12 +511,7 @@ export class EmbeddedEngine {
    * Counters per stage for /metrics: records put on the raw log and folded, and rows
    * stored, since this engine was opened; and the records each output topic holds.
    */
-  async stageCounts(): Promise<{
-    ingested: number;
-    processed: number;
-    storedRows: number;
-    outputs: Record<string, number>;
-  }> {
+  async stageCounts(): Promise<StageCounts> {
     const outputs: Record<string, number> = {};
     // By role (events, usage...), whatever the topic's name on the log (a prefix on Kafka).
     for (const [role, topic] of Object.entries({ ...this.outputs, ...this.organisationOutputs })) {

@@ -6,6 +6,7 @@
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
+import type { StageCounts } from '../../engine/engine.js';
 import { LATENCY_BUCKETS_MS } from '../../streams/lane.js';
 import type { StreamManager } from '../../streams/manager.js';
 import { ApiError, errorResponses } from '../http.js';
@@ -24,15 +25,6 @@ const digest = (text: string) => createHash('sha256').update(text).digest();
 
 const label = (value: string | number) =>
   String(value).replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
-
-/** What the engine counts per stage (EmbeddedEngine.stageCounts). */
-export interface StageCounts {
-  ingested: number;
-  processed: number;
-  storedRows: number;
-  /** Records each output topic holds: events, usage, enforcement, dead-letters... */
-  outputs: Record<string, number>;
-}
 
 /** One metric family in the Prometheus text format: HELP, TYPE, then its samples. */
 class Families {
