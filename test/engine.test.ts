@@ -239,6 +239,19 @@ describe('commands from outside (the API)', () => {
         status: 'ACTIVE',
         remaining: 1048576n,
       });
+      // A command the fold refuses comes back with its reason (and is on the dead-letter topic).
+      const other = engine.directory.endpointId(1);
+      const refused = await engine.submit([
+        {
+          ...quotaAssign(1, other).record,
+          command_id: 'api-top-up',
+          type: 'QUOTA_TOP_UP',
+          timestamp: lastEvent as number,
+        } as EngineCommand,
+      ]);
+      expect(refused).toEqual([
+        { command_id: 'api-top-up', reason: expect.stringContaining('has no DATA quota to top up') },
+      ]);
     } finally {
       await engine.close();
     }

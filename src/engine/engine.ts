@@ -337,13 +337,17 @@ export class EmbeddedEngine {
 
   /**
    * Commands from outside (the management API) on the raw log like any input, so a replay
-   * reproduces them; processed, stored and snapshotted before this resolves.
+   * reproduces them; processed, stored and snapshotted before this resolves. Answers the
+   * commands the fold refused (dead-lettered), with the reason.
    */
   submit(
     commands: readonly EngineCommand[],
     capture?: { write(records: RawRecord[]): Promise<void> },
-  ): Promise<void> {
+  ): Promise<{ command_id: string; reason: string }[]> {
     return this.exclusive(async () => {
+      const deadLetters = this.outputs['dead-letters'];
+      const before: number[] = [];
+      for (let p = 0; p < deadLetters.partitions; p++) before.push(await deadLetters.endOffset(p));
       // A live run's capture gets them in the place they took on the log.
       await capture?.write(commands.map((record) => ({ kind: 'command', record })));
       // New input, never "already on the log" (an engine reopened over its data would skip them).
@@ -351,6 +355,15 @@ export class EmbeddedEngine {
       await this.ingest(commands.map((record) => captureLine({ kind: 'command', record })));
       await this.process();
       await this.settle();
+      const refused: { command_id: string; reason: string }[] = [];
+      const ids = new Set(commands.map((c) => c.command_id));
+      for (let p = 0; p < deadLetters.partitions; p++)
+        for (const record of await deadLetters.read(p, before[p] as number, 10_000)) {
+          const letter = JSON.parse(record.value.toString('utf8')) as { reason: string; payload: string };
+          const id = /"command_id":"([^"]+)"/.exec(letter.payload)?.[1];
+          if (id && ids.has(id)) refused.push({ command_id: id, reason: letter.reason });
+        }
+      return refused;
     });
   }
 

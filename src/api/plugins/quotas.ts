@@ -21,8 +21,8 @@ export interface QuotaBackend {
     endpointId: number,
     service: QuotaService,
   ): { organisationId: number; quota: Quota | undefined } | undefined;
-  /** Puts the commands on the input log; resolves once the engine has processed them. */
-  submit(commands: EngineCommand[]): Promise<void>;
+  /** Puts the commands on the input log; resolves once the engine has processed them, with those it refused. */
+  submit(commands: EngineCommand[]): Promise<{ command_id: string; reason: string }[]>;
   /** The time stamped on a command: the engine's clock (virtual in the demo, wall time in `serve`). */
   now(): number;
 }
@@ -170,6 +170,12 @@ export function quotasPlugin(backend: QuotaBackend) {
       return { id, quota: found.quota };
     };
 
+    /** The checks here mirror the engine's; should they ever differ, the engine's refusal is the answer. */
+    const submitted = async (command: EngineCommand) => {
+      const [refused] = await backend.submit([command]);
+      if (refused) throw invalid(`the engine refused the quota: ${refused.reason}`);
+    };
+
     for (const [path, which] of Object.entries(SERVICES)) {
       const url = `/api/v1/endpoint/:id/quota/${path}`;
       const command = (
@@ -231,7 +237,7 @@ export function quotasPlugin(backend: QuotaBackend) {
             throw invalid(
               `action_on_exhaustion.peak_throughput: required with Throttle (2): ${PEAK_THROUGHPUTS.join(', ')}`,
             );
-          await backend.submit([command('QUOTA_ASSIGN', id, issuer(caller.token_id), body)]);
+          await submitted(command('QUOTA_ASSIGN', id, issuer(caller.token_id), body));
           const { quota } = lookup(String(id), caller.organisation_id, which, true);
           return reply.code(201).send(rendered(quota as Quota));
         },
@@ -248,7 +254,7 @@ export function quotasPlugin(backend: QuotaBackend) {
         async (request, reply) => {
           const caller = callerOf(request);
           const { id } = lookup((request.params as { id: string }).id, caller.organisation_id, which, true);
-          await backend.submit([command('QUOTA_DELETE', id, issuer(caller.token_id))]);
+          await submitted(command('QUOTA_DELETE', id, issuer(caller.token_id)));
           return reply.code(204).send();
         },
       );
