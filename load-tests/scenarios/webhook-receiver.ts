@@ -6,7 +6,6 @@
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
-const ID = /\{"id":(\d+)/g;
 let records = 0;
 let requests = 0;
 const acked: number[] = [];
@@ -24,12 +23,12 @@ const server = createServer((req, res) => {
     const body = Buffer.concat(chunks).toString('utf8');
     const now = Date.now();
     requests++;
-    // Top-level ids only: each record starts with {"id": (the engine's field order).
-    for (const match of body.matchAll(ID)) {
-      if (match.index === 0 || body[match.index - 1] === ',' || body[match.index - 1] === '[') {
-        acked.push(Number(match[1]), now);
-        records++;
-      }
+    // Parsed whole: event details hold lists of objects with ids of their own (operators'
+    // tapcodes), which a text scan for '[{"id":' or ',{"id":' would count as records.
+    const parsed = JSON.parse(body) as { id: number } | { id: number }[];
+    for (const record of Array.isArray(parsed) ? parsed : [parsed]) {
+      acked.push(record.id, now);
+      records++;
     }
     res.writeHead(200).end();
   });

@@ -10,7 +10,9 @@ import { join } from 'node:path';
 import type { Log, LogRecord, Topic } from '../log/types.js';
 import type { DeadLetterRow, Store } from '../storage/index.js';
 
-const GROUP = 'clickhouse';
+/** Cursor group of the ClickHouse writer on the output log (the load tests time stored rows by it). */
+export const STORE_CURSOR_GROUP = 'clickhouse';
+const GROUP = STORE_CURSOR_GROUP;
 
 /** What each stored topic holds, and so which table it goes to. */
 export type StoredKind = 'events' | 'usage' | 'dead-letters';
