@@ -6,8 +6,6 @@ import { FileCursorStore } from './cursors.js';
 import { errnoOf, mkdirDurable, writeFileAtomic } from './files.js';
 import { lockDirectory } from './lock.js';
 import {
-  checkRetentionBytes,
-  checkRetentionMs,
   type EmbeddedLogOptions,
   type PartitionContext,
   type Recovery,
@@ -16,7 +14,7 @@ import {
 } from './options.js';
 import { Partition } from './partition.js';
 import { EmbeddedTopic } from './topic.js';
-import { checkInteger, checkTopicName } from './validate.js';
+import { checkInteger, checkTopicRequest } from './validate.js';
 
 /** Content of `<dir>/<topic>/topic.json`, written once when the topic is created. */
 interface TopicFile {
@@ -83,10 +81,7 @@ export class EmbeddedLog implements Log {
   topic(name: string, partitions: number, config: TopicConfig = {}): Promise<EmbeddedTopic> {
     try {
       this.checkOpen();
-      checkTopicName(name);
-      checkInteger(`partitions of topic ${name}`, partitions, 1, MAX_PARTITIONS);
-      checkRetentionMs(config.retentionMs ?? 0);
-      checkRetentionBytes(config.retentionBytes ?? 0);
+      checkTopicRequest(name, partitions, config, MAX_PARTITIONS);
     } catch (error) {
       return Promise.reject(error);
     }

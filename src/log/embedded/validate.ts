@@ -1,4 +1,5 @@
 import { LogError } from '../errors.js';
+import { checkRetentionBytes, checkRetentionMs } from './options.js';
 
 const TOPIC_NAME = /^[A-Za-z0-9._-]{1,200}$/;
 
@@ -24,4 +25,17 @@ export function checkInteger(what: string, value: number, min: number, max = Num
       'LOG_INVALID_ARGUMENT',
       `${what} must be an integer from ${min}${max < Number.MAX_SAFE_INTEGER ? ` to ${max}` : ' on'}, got ${value}`,
     );
+}
+
+/** The arguments of Log.topic(), checked alike by every log. */
+export function checkTopicRequest(
+  name: string,
+  partitions: number,
+  config: { retentionMs?: number; retentionBytes?: number },
+  maxPartitions: number,
+): void {
+  checkTopicName(name);
+  checkInteger(`partitions of topic ${name}`, partitions, 1, maxPartitions);
+  checkRetentionMs(config.retentionMs ?? 0);
+  checkRetentionBytes(config.retentionBytes ?? 0);
 }

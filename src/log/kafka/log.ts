@@ -7,9 +7,8 @@ import {
   logLevel,
   Partitioners,
 } from 'kafkajs';
-import { checkRetentionBytes, checkRetentionMs } from '../embedded/options.js';
 import { SerialQueue } from '../embedded/serial.js';
-import { checkInteger, checkTopicName } from '../embedded/validate.js';
+import { checkTopicRequest } from '../embedded/validate.js';
 import { LogError } from '../errors.js';
 import type { Log, TopicConfig } from '../types.js';
 import { KafkaCursorStore } from './cursors.js';
@@ -122,10 +121,7 @@ export class KafkaLog implements Log {
   topic(name: string, partitions: number, config: TopicConfig = {}): Promise<KafkaTopic> {
     try {
       if (this.closing) throw new LogError('LOG_CLOSED', 'the Kafka log is closed');
-      checkTopicName(name);
-      checkInteger(`partitions of topic ${name}`, partitions, 1, MAX_PARTITIONS);
-      checkRetentionMs(config.retentionMs ?? 0);
-      checkRetentionBytes(config.retentionBytes ?? 0);
+      checkTopicRequest(name, partitions, config, MAX_PARTITIONS);
     } catch (error) {
       return Promise.reject(error);
     }
