@@ -45,7 +45,6 @@ export class GroupMember {
   private failure: Error | undefined;
   /** Partitions owned now, as the engine processes them. */
   owned: number[] = [];
-  processed = 0;
 
   private constructor(
     private readonly options: GroupMemberOptions,
@@ -136,7 +135,6 @@ export class GroupMember {
       }
       const rekeyed = (await this.options.rekeyer?.step(this.owned)) ?? 0;
       const n = await engine.exclusive(() => engine.process());
-      this.processed += n;
       if (n === 0 && rekeyed === 0) {
         await engine.exclusive(() => engine.settle());
         await sleep(this.options.idleMs ?? 200);
