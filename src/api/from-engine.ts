@@ -22,7 +22,7 @@ export const apiDir = (dataDir: string) => join(dataDir, 'api');
 
 /**
  * Quotas read from the engine's state and changed through its input log. `now` stamps the
- * commands: the wall clock for a running engine, the virtual clock in the demo. A live
+ * commands: the engine's event clock under `serve`, the virtual clock in the demo. A live
  * run's capture gets the commands too, so replaying it reproduces them.
  */
 export function engineQuotas(
