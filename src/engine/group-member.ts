@@ -13,7 +13,8 @@
  * processed, so that its former owner, if it is alive, has finished its last step.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Kafka, logLevel } from 'kafkajs';
+import type { Kafka } from 'kafkajs';
+import { kafkaClient } from '../log/kafka/log.js';
 import type { KafkaLogOptions } from '../log/kafka/options.js';
 import { DataStreamerError } from '../util/errors.js';
 import type { EmbeddedEngine } from './engine.js';
@@ -52,14 +53,7 @@ export class GroupMember {
   ) {}
 
   static async join(options: GroupMemberOptions): Promise<GroupMember> {
-    const o = options.kafka;
-    const kafka = new Kafka({
-      clientId: o.clientId ?? 'data-streamer',
-      brokers: [...o.brokers],
-      logLevel: logLevel.WARN,
-      ...(o.ssl !== undefined ? { ssl: o.ssl } : {}),
-      ...(o.sasl !== undefined ? { sasl: o.sasl } : {}),
-    });
+    const kafka = kafkaClient(options.kafka);
     const sessionTimeout = options.sessionTimeoutMs ?? 10_000;
     const consumer = kafka.consumer({
       groupId: options.groupId,

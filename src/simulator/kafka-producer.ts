@@ -9,7 +9,6 @@
  * starts again from the topics' ends, as a fresh core would.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Kafka, logLevel } from 'kafkajs';
 import { captureLine } from '../capture/ndjson.js';
 import { avroType } from '../contracts/avro.js';
 import { type EnforcementCommand, eventTime, type RawRecord } from '../contracts/raw.js';
@@ -48,7 +47,8 @@ export async function openSimulatorTopics(
     string
   >;
   const wanted = SIMULATOR_ROLES.map((role) => names[role] as string);
-  const counts = await partitionCounts(log, wanted);
+  // Only looking: the log's topic() would create a missing topic.
+  const counts = await log.existingTopics(wanted);
   const missing = wanted.filter((name) => !counts.has(name));
   if (missing.length > 0)
     throw new DataStreamerError(
@@ -70,43 +70,6 @@ export async function openSimulatorTopics(
     enforcement.push(await log.topic(name, counts.get(name) as number));
   }
   return { raw, enforcement };
-}
-
-/**
- * Partition counts of the topics that exist, by a metadata request of its own: the log's
- * topic() creates a missing topic, which is exactly what must not happen here.
- */
-async function partitionCounts(log: KafkaLog, names: string[]): Promise<Map<string, number>> {
-  const o = log.options;
-  const admin = new Kafka({
-    clientId: o.clientId,
-    brokers: [...o.brokers],
-    connectionTimeout: o.connectionTimeoutMs,
-    requestTimeout: o.requestTimeoutMs,
-    retry: { retries: o.retries },
-    logLevel: logLevel.NOTHING,
-    ...(o.ssl !== undefined ? { ssl: o.ssl } : {}),
-    ...(o.sasl !== undefined ? { sasl: o.sasl } : {}),
-  }).admin();
-  try {
-    await admin.connect();
-    const existing = new Set(await admin.listTopics());
-    const present = names.filter((name) => existing.has(name));
-    const counts = new Map<string, number>();
-    if (present.length === 0) return counts;
-    const { topics } = await admin.fetchTopicMetadata({ topics: present });
-    for (const topic of topics) counts.set(topic.name, topic.partitions.length);
-    return counts;
-  } catch (error) {
-    throw new DataStreamerError(
-      'SIMULATOR_KAFKA_UNREACHABLE',
-      `cannot list the topics on Kafka at ${o.brokers.join(',')}: ${(error as Error).message}`,
-      'retriable',
-      { cause: error },
-    );
-  } finally {
-    await admin.disconnect().catch(() => undefined);
-  }
 }
 
 /**

@@ -1,8 +1,6 @@
-import { type Admin, Kafka, logLevel } from 'kafkajs';
 import { type DataStreamerConfig, kafkaLogOptions, loadConfig } from '../../config/index.js';
 import { engineTopics, type TopicLayout } from '../../engine/topics.js';
 import { LogError } from '../../log/errors.js';
-import { asKafkaLogError } from '../../log/kafka/errors.js';
 import { openKafkaLog } from '../../log/kafka/log.js';
 import { UsageError } from '../../util/errors.js';
 import { parse } from '../args.js';
@@ -51,14 +49,15 @@ function help(): number {
 async function init(config: DataStreamerConfig): Promise<number> {
   const options = kafkaLogOptions(config);
   const topics = engineTopics(config.partitions, config.kafka?.topicPrefix);
-  // Known before creating, only to say "created" or "exists": another init running at the
-  // same time may make a line wrong, never the topics.
-  const existing = new Set(await withAdmin(config, (admin) => admin.listTopics()));
   // No retention by time, as the engine opens its topics (src/engine/engine.ts): records
   // carry event times, and a replayed or simulated day may be older than any retention.
-  const log = await openKafkaLog({ ...options, retentionMs: Number.POSITIVE_INFINITY, logLevel: 'error' });
+  // Failures reach here as LogErrors; kafkajs's own log would only repeat them.
+  const log = await openKafkaLog({ ...options, retentionMs: Number.POSITIVE_INFINITY, logLevel: 'nothing' });
   const mismatched: string[] = [];
   try {
+    // Known before creating, only to say "created" or "exists": another init running at the
+    // same time may make a line wrong, never the topics.
+    const existing = await log.existingTopics(topics.map((t) => t.name));
     for (const topic of topics) {
       try {
         await log.topic(topic.name, topic.partitions);
@@ -90,30 +89,25 @@ async function init(config: DataStreamerConfig): Promise<number> {
 async function list(config: DataStreamerConfig): Promise<number> {
   kafkaLogOptions(config); // the mode check, with its message
   const topics = engineTopics(config.partitions, config.kafka?.topicPrefix);
-  const rows = await withAdmin(config, async (admin) => {
-    const existing = new Set(await admin.listTopics());
-    const present = topics.filter((t) => existing.has(t.name));
-    const metadata =
-      present.length > 0
-        ? (await admin.fetchTopicMetadata({ topics: present.map((t) => t.name) })).topics
-        : [];
-    const partitionCounts = new Map(metadata.map((m) => [m.name, m.partitions.length]));
-    const result: { topic: TopicLayout; partitions?: number; ends?: string[] }[] = [];
+  const log = await openKafkaLog({ ...kafkaLogOptions(config), logLevel: 'nothing' });
+  const rows: { topic: TopicLayout; partitions?: number; ends?: number[] }[] = [];
+  try {
+    const existing = await log.existingTopics(topics.map((t) => t.name));
     for (const topic of topics) {
-      if (!existing.has(topic.name)) {
-        result.push({ topic });
+      const partitions = existing.get(topic.name);
+      if (partitions === undefined) {
+        rows.push({ topic });
         continue;
       }
-      const offsets = await admin.fetchTopicOffsets(topic.name);
-      offsets.sort((a, b) => a.partition - b.partition);
-      result.push({
-        topic,
-        partitions: partitionCounts.get(topic.name) ?? offsets.length,
-        ends: offsets.map((o) => o.high),
-      });
+      // Opened with the count it has, an existing topic is only read, never changed.
+      const opened = await log.topic(topic.name, partitions);
+      const ends: number[] = [];
+      for (let p = 0; p < partitions; p++) ends.push(await opened.endOffset(p));
+      rows.push({ topic, partitions, ends });
     }
-    return result;
-  });
+  } finally {
+    await log.close();
+  }
   const width = Math.max(...topics.map((t) => t.name.length));
   let wrong = 0;
   for (const { topic, partitions, ends } of rows) {
@@ -125,7 +119,7 @@ async function list(config: DataStreamerConfig): Promise<number> {
     }
     const note = partitions === topic.partitions ? '' : ` (expected ${topic.partitions})`;
     if (note) wrong++;
-    const total = ends.reduce((sum, end) => sum + BigInt(end), 0n);
+    const total = ends.reduce((sum, end) => sum + end, 0);
     console.log(
       `${name}  ${count(partitions)}${note}  end offsets ${ends.map((end, p) => `${p}:${end}`).join(' ')}  total ${total}`,
     );
@@ -135,26 +129,4 @@ async function list(config: DataStreamerConfig): Promise<number> {
     `${wrong} of ${topics.length} topics missing or with another partition count: run data-streamer kafka init with this configuration`,
   );
   return 1;
-}
-
-/** A kafkajs admin client of the configuration's brokers, for the listing the Kafka log does not offer. */
-async function withAdmin<T>(config: DataStreamerConfig, work: (admin: Admin) => Promise<T>): Promise<T> {
-  const options = kafkaLogOptions(config);
-  const admin = new Kafka({
-    clientId: options.clientId,
-    brokers: [...options.brokers],
-    logLevel: logLevel.NOTHING,
-    connectionTimeout: 3000,
-    retry: { retries: 5, initialRetryTime: 100, maxRetryTime: 2000 },
-    ...(options.ssl ? { ssl: true } : {}),
-    ...(options.sasl ? { sasl: options.sasl } : {}),
-  }).admin();
-  try {
-    await admin.connect();
-    return await work(admin);
-  } catch (error) {
-    throw asKafkaLogError(error, 'listing the topics', options.brokers);
-  } finally {
-    await admin.disconnect().catch(() => undefined);
-  }
 }

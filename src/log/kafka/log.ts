@@ -57,6 +57,25 @@ const LEVELS: Record<KafkaLogLevel, logLevel> = {
 };
 
 /**
+ * A kafkajs client of these options (brokers, TLS, SASL, timeouts, retries, log level):
+ * the log's own, and the consumer-group membership of a replica (src/engine/group-member.ts).
+ */
+export function kafkaClient(options: KafkaLogOptions): Kafka {
+  const o = resolveKafkaOptions(options);
+  return new Kafka({
+    clientId: o.clientId,
+    brokers: [...o.brokers],
+    connectionTimeout: o.connectionTimeoutMs,
+    requestTimeout: o.requestTimeoutMs,
+    retry: { retries: o.retries, initialRetryTime: 100, maxRetryTime: 2000 },
+    logLevel: LEVELS[o.logLevel],
+    logCreator: kafkaJsLogger,
+    ...(o.ssl !== undefined ? { ssl: o.ssl } : {}),
+    ...(o.sasl !== undefined ? { sasl: o.sasl } : {}),
+  });
+}
+
+/**
  * The log on Kafka, for distributed mode: the same interface and semantics as the embedded
  * log (src/log/README.md), with Kafka's offsets, durability and retention. One idempotent
  * producer, one admin client and one metadata/fetch cluster connection per log.
@@ -80,17 +99,7 @@ export class KafkaLog implements Log {
   /** Connects to the brokers; rejects with a retriable LOG_IO when they cannot be reached. */
   static async open(options: KafkaLogOptions): Promise<KafkaLog> {
     const o = resolveKafkaOptions(options);
-    const kafka = new Kafka({
-      clientId: o.clientId,
-      brokers: [...o.brokers],
-      connectionTimeout: o.connectionTimeoutMs,
-      requestTimeout: o.requestTimeoutMs,
-      retry: { retries: o.retries, initialRetryTime: 100, maxRetryTime: 2000 },
-      logLevel: LEVELS[o.logLevel],
-      logCreator: kafkaJsLogger,
-      ...(o.ssl !== undefined ? { ssl: o.ssl } : {}),
-      ...(o.sasl !== undefined ? { sasl: o.sasl } : {}),
-    });
+    const kafka = kafkaClient(o);
     const admin = kafka.admin();
     const producer = kafka.producer({
       idempotent: true,
@@ -162,6 +171,27 @@ export class KafkaLog implements Log {
       if (failure) throw asKafkaLogError(failure.reason, 'closing the Kafka log', this.options.brokers);
     })();
     return this.closing;
+  }
+
+  /**
+   * Partition counts of those of these topics that exist, without creating any (topic()
+   * creates a missing one): for tools that must only look, such as `kafka topics`.
+   */
+  async existingTopics(names: readonly string[]): Promise<Map<string, number>> {
+    const { options } = this.clients;
+    try {
+      return await withRetries(options.retries, async () => {
+        const listed = new Set(await this.admin.listTopics());
+        const present = names.filter((name) => listed.has(name));
+        const counts = new Map<string, number>();
+        if (present.length === 0) return counts;
+        for (const topic of (await this.admin.fetchTopicMetadata({ topics: present })).topics)
+          counts.set(topic.name, topic.partitions.length);
+        return counts;
+      });
+    } catch (error) {
+      throw asKafkaLogError(error, 'listing the topics', options.brokers);
+    }
   }
 
   private async openTopic(name: string, partitions: number, config: TopicConfig): Promise<KafkaTopic> {
