@@ -18,6 +18,7 @@ import type { Quota, QuotaService } from '../core/quota.js';
 import { writeFileAtomic } from '../log/embedded/files.js';
 import { openEmbeddedLog } from '../log/index.js';
 import type { KafkaLogOptions } from '../log/kafka/options.js';
+import { recordsFrom } from '../log/read.js';
 import type { Log, Topic } from '../log/types.js';
 import { Directory } from '../reference/directory.js';
 import { validateReferenceData } from '../reference/loader.js';
@@ -358,7 +359,7 @@ export class EmbeddedEngine {
       const refused: { command_id: string; reason: string }[] = [];
       const ids = new Set(commands.map((c) => c.command_id));
       for (let p = 0; p < deadLetters.partitions; p++)
-        for (const record of await deadLetters.read(p, before[p] as number, 10_000)) {
+        for await (const record of recordsFrom(deadLetters, p, before[p] as number)) {
           const letter = JSON.parse(record.value.toString('utf8')) as { reason: string; payload: string };
           const id = /"command_id":"([^"]+)"/.exec(letter.payload)?.[1];
           if (id && ids.has(id)) refused.push({ command_id: id, reason: letter.reason });
@@ -451,15 +452,10 @@ export class EmbeddedEngine {
     for (const topic of [this.outputs.enforcement, this.organisationOutputs['organisation-enforcement']]) {
       for (let p = 0; p < topic.partitions; p++) {
         const key = `${topic.name}/${p}`;
-        let offset = from.get(key) ?? 0;
-        for (;;) {
-          const batch = await topic.read(p, offset, 10_000);
-          if (batch.length === 0) break;
-          for (const record of batch)
-            commands.push(JSON.parse(record.value.toString('utf8')) as EnforcementCommand);
-          offset = (batch[batch.length - 1]?.offset ?? offset) + 1;
+        for await (const record of recordsFrom(topic, p, from.get(key) ?? 0)) {
+          commands.push(JSON.parse(record.value.toString('utf8')) as EnforcementCommand);
+          from.set(key, record.offset + 1);
         }
-        from.set(key, offset);
       }
     }
     // In event-time order, whichever topic they came from.

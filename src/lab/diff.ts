@@ -18,7 +18,8 @@ import { join } from 'node:path';
 import { ORGANISATION_TOPICS } from '../engine/organisation-runner.js';
 import { OUTPUT_TOPICS } from '../engine/processor.js';
 import { openEmbeddedLog } from '../log/index.js';
-import type { Log, Topic } from '../log/types.js';
+import { topicRecords } from '../log/read.js';
+import type { Log } from '../log/types.js';
 import { DataStreamerError } from '../util/errors.js';
 
 /** The topics `diff` compares, in this order. */
@@ -408,19 +409,6 @@ export async function diffRecords(
 
 // ---------------------------------------------------------------------------------------
 // Data directories.
-
-/** Every record of a topic, partition after partition, from the oldest retained. */
-export async function* topicRecords(topic: Topic): AsyncGenerator<DiffRecord> {
-  for (let partition = 0; partition < topic.partitions; partition++) {
-    let offset = await topic.startOffset(partition);
-    for (;;) {
-      const batch = await topic.read(partition, offset, 10_000);
-      if (batch.length === 0) break;
-      for (const record of batch) yield { partition, offset: record.offset, value: record.value };
-      offset = (batch[batch.length - 1]?.offset ?? offset) + 1;
-    }
-  }
-}
 
 async function* none(): AsyncGenerator<DiffRecord> {}
 

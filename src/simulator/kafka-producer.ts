@@ -16,6 +16,7 @@ import { partitionOfLine } from '../engine/ingest.js';
 import { engineTopics } from '../engine/topics.js';
 import { type KafkaLog, openKafkaLog } from '../log/kafka/log.js';
 import type { KafkaLogOptions } from '../log/kafka/options.js';
+import { recordsFrom } from '../log/read.js';
 import type { AppendRecord, Topic } from '../log/types.js';
 import { Directory } from '../reference/directory.js';
 import type { ReferenceData } from '../reference/types.js';
@@ -102,19 +103,12 @@ export class EnforcementReader {
     for (const [t, topic] of this.topics.entries()) {
       const positions = this.positions[t] as number[];
       for (let p = 0; p < topic.partitions; p++) {
-        let offset = positions[p] as number;
-        for (;;) {
-          const batch = await topic.read(p, offset, 10_000);
-          if (batch.length === 0) break;
-          for (const record of batch) {
-            const command = parseCommand(record.value);
-            if (command && type.isValid(command)) commands.push(command as EnforcementCommand);
-            else this.invalid++;
-          }
-          // Kafka offsets may have gaps: the next one is after the last record read.
-          offset = (batch[batch.length - 1]?.offset ?? offset) + 1;
+        for await (const record of recordsFrom(topic, p, positions[p] as number)) {
+          const command = parseCommand(record.value);
+          if (command && type.isValid(command)) commands.push(command as EnforcementCommand);
+          else this.invalid++;
+          positions[p] = record.offset + 1;
         }
-        positions[p] = offset;
       }
     }
     return commands.sort(
