@@ -5,8 +5,6 @@
  * malformed requests (never a 5xx), rate limiting, the OpenAPI document.
  */
 import { mkdtempSync, readFileSync } from 'node:fs';
-import { createServer, type IncomingMessage, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
@@ -22,38 +20,7 @@ import type { EmbeddedEngine } from '../src/engine/engine.js';
 import { topicValues } from '../src/engine/topic-values.js';
 import { generateReferenceData } from '../src/reference/generator.js';
 import { StreamManager } from '../src/streams/manager.js';
-import { replayedEngine } from './fixtures.js';
-
-class Receiver {
-  readonly requests: { headers: IncomingMessage['headers']; body: unknown }[] = [];
-  private server: Server | undefined;
-  url = '';
-
-  async start(): Promise<void> {
-    const server = createServer((req, res) => {
-      const chunks: Buffer[] = [];
-      req.on('data', (c: Buffer) => chunks.push(c));
-      req.on('end', () => {
-        this.requests.push({
-          headers: req.headers,
-          body: JSON.parse(Buffer.concat(chunks).toString('utf8')),
-        });
-        res.writeHead(200).end();
-      });
-    });
-    this.server = server;
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    this.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`;
-  }
-
-  records(): { id: number }[] {
-    return this.requests.flatMap((r) => (Array.isArray(r.body) ? r.body : [r.body]));
-  }
-
-  stop(): Promise<void> {
-    return new Promise((resolve) => this.server?.close(() => resolve()));
-  }
-}
+import { Receiver, replayedEngine } from './fixtures.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'ds-api-'));
 const reference = generateReferenceData({ devices: 200, seed: 5 });

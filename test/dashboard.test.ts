@@ -7,8 +7,6 @@
  * authentication, tenancy, OpenAPI entry and exact totals, and the throughput ring.
  */
 import { existsSync, mkdtempSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
@@ -27,7 +25,7 @@ import { captureLines } from '../src/engine/ingest.js';
 import { generateReferenceData } from '../src/reference/generator.js';
 import { runSimulation } from '../src/simulator/run.js';
 import { StreamManager } from '../src/streams/manager.js';
-import { HOUR, replayedEngine, T0 } from './fixtures.js';
+import { HOUR, Receiver, replayedEngine, T0 } from './fixtures.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const dir = mkdtempSync(join(tmpdir(), 'ds-dashboard-'));
@@ -40,7 +38,7 @@ const sinks = new Map<string, SinkFactory>([
 let engine: EmbeddedEngine;
 let streams: StreamManager;
 let app: FastifyInstance;
-let receiver: Server;
+const receiver = new Receiver();
 let browser: Browser;
 let base = '';
 let secretA = '';
@@ -70,12 +68,8 @@ beforeAll(async () => {
   if (!existsSync(CHROMIUM))
     throw new Error(`Chromium not found at ${CHROMIUM}: apt-get install chromium (.ci/run does)`);
   engine = await replayedEngine(dir, reference, { seed: 11, hours: 3 });
-  receiver = createServer((req, res) => {
-    req.resume();
-    req.on('end', () => res.writeHead(200).end());
-  });
-  await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
-  const hook = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hook`;
+  await receiver.start();
+  const hook = receiver.url;
   streams = new StreamManager({
     dir: join(dir, 'streams'),
     sources: engine.streamSources(),
@@ -112,7 +106,7 @@ afterAll(async () => {
   await browser?.close();
   await app?.close();
   await streams?.close();
-  await new Promise((resolve) => receiver?.close(resolve));
+  await receiver.stop();
   await engine?.close();
 });
 

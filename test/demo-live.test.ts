@@ -7,22 +7,19 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type Browser, chromium } from 'playwright-core';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CLI, cli } from './fixtures.js';
+import { CLI, cli, Receiver } from './fixtures.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const dir = mkdtempSync(join(tmpdir(), 'ds-demo-live-'));
 let demo: ChildProcess;
 let output = '';
 let browser: Browser;
-let hook: Server;
-const delivered: unknown[] = [];
+const hook = new Receiver();
 
 const exited = () =>
   new Promise<number | null>((resolve) => {
@@ -34,15 +31,7 @@ beforeAll(async () => {
   if (!existsSync(CHROMIUM))
     throw new Error(`Chromium not found at ${CHROMIUM}: apt-get install chromium (.ci/run does)`);
   if (!existsSync(CLI)) throw new Error(`${CLI} is missing: run "npm run build" first (npm test does it)`);
-  hook = createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      delivered.push(...(JSON.parse(Buffer.concat(chunks).toString('utf8')) as unknown[]));
-      res.writeHead(200).end();
-    });
-  });
-  await new Promise<void>((resolve) => hook.listen(0, '127.0.0.1', resolve));
+  await hook.start();
   // 300 devices, 12 virtual hours at 1,440x: about 30 s of wall time.
   demo = spawn(
     process.execPath,
@@ -75,7 +64,7 @@ beforeAll(async () => {
 afterAll(async () => {
   if (demo && demo.exitCode === null) demo.kill('SIGKILL');
   await browser?.close();
-  hook?.close();
+  await hook.stop();
 });
 
 describe('npm start', () => {
@@ -106,7 +95,7 @@ describe('npm start', () => {
       data_stream_type: { id: 1 },
       destination: {
         connection_type: 'RestAPI',
-        credentials: { url: `http://127.0.0.1:${(hook.address() as AddressInfo).port}/hook` },
+        credentials: { url: hook.url },
       },
       start: 'now',
     });
@@ -133,8 +122,8 @@ describe('npm start', () => {
 
     expect(await exited(), output).toBe(0);
     // The stream made over HTTP got usage records of organisation 1001 only.
-    expect(delivered.length).toBeGreaterThan(0);
-    for (const r of delivered) expect((r as { organisation: { id: number } }).organisation.id).toBe(1001);
+    expect(hook.records().length).toBeGreaterThan(0);
+    for (const r of hook.records()) expect(r.organisation).toMatchObject({ id: 1001 });
     // The quota is in the demo's capture, where it happened, so a replay reproduces it.
     const { openCapture } = await import('../src/capture/reader.js');
     const capture = await openCapture(join(dir, 'capture.ndjson.gz'));

@@ -6,8 +6,6 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -21,7 +19,7 @@ import { openKafkaLog } from '../src/log/kafka/log.js';
 import { Directory } from '../src/reference/directory.js';
 import { generateReferenceData } from '../src/reference/generator.js';
 import { openStore } from '../src/storage/index.js';
-import { allOutputs, CLI, captureWithQuotas, cli } from './fixtures.js';
+import { allOutputs, CLI, captureWithQuotas, cli, Receiver } from './fixtures.js';
 import { startClickHouseHttp } from './support/clickhouse-http.js';
 import { type KafkaBroker, kafkaBrokersOrFail, startKafkaBroker } from './support/kafka-broker.js';
 
@@ -181,17 +179,8 @@ describe('replicas in one consumer group', () => {
       String(organisation),
     );
     const applicationToken = (JSON.parse(token.stdout) as { application_token: string }).application_token;
-    const received = new Set<number>();
-    const hook = createServer((req, res) => {
-      const chunks: Buffer[] = [];
-      req.on('data', (c: Buffer) => chunks.push(c));
-      req.on('end', () => {
-        for (const r of JSON.parse(Buffer.concat(chunks).toString('utf8')) as { id: number }[])
-          received.add(r.id);
-        res.writeHead(200).end();
-      });
-    });
-    await new Promise<void>((resolve) => hook.listen(0, '127.0.0.1', resolve));
+    const hook = new Receiver();
+    await hook.start();
     try {
       const a = start();
       await expect.poll(() => lastAssignment(a.output), { timeout: 60_000 }).toBe('0, 1, 2, 3, 4, 5');
@@ -213,7 +202,7 @@ describe('replicas in one consumer group', () => {
           data_stream_type: { id: 1 },
           destination: {
             connection_type: 'RestAPI',
-            credentials: { url: `http://127.0.0.1:${(hook.address() as AddressInfo).port}/hook` },
+            credentials: { url: hook.url },
           },
           start: 'earliest',
         }),
@@ -243,7 +232,9 @@ describe('replicas in one consumer group', () => {
         )[0]?.n,
       );
       expect(ofOrganisation).toBeGreaterThan(0);
-      await expect.poll(() => received.size, { timeout: 60_000 }).toBe(ofOrganisation);
+      await expect
+        .poll(() => new Set(hook.records().map((r) => r.id)).size, { timeout: 60_000 })
+        .toBe(ofOrganisation);
       const costs = (await store.query(
         'SELECT toString(currency) AS currency, toString(sum(cost)) AS cost FROM data_streamer.usage_records GROUP BY currency',
       )) as { currency: string; cost: string }[];
@@ -258,7 +249,7 @@ describe('replicas in one consumer group', () => {
       );
     } finally {
       for (const r of replicas) if (r.process.exitCode === null) r.process.kill('SIGKILL');
-      hook.close();
+      await hook.stop();
       await store.close();
       await clickhouse.close();
     }

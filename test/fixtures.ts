@@ -1,4 +1,6 @@
 import { execFile } from 'node:child_process';
+import { createServer, type IncomingMessage, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import type { RawRecord } from '../src/contracts/raw.js';
@@ -299,5 +301,45 @@ export async function cli(...args: string[]): Promise<{ code: number; stdout: st
   } catch (error) {
     const e = error as { code: number; stdout: string; stderr: string };
     return { code: e.code, stdout: e.stdout, stderr: e.stderr };
+  }
+}
+
+/** A webhook receiver on a real socket; `failNext` makes it answer the next requests with a status. */
+export class Receiver {
+  readonly requests: { headers: IncomingMessage['headers']; body: unknown }[] = [];
+  failNext = 0;
+  failStatus = 503;
+  private server: Server | undefined;
+  url = '';
+
+  async start(): Promise<void> {
+    const server = createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => {
+        if (this.failNext > 0) {
+          this.failNext--;
+          res.writeHead(this.failStatus).end();
+          return;
+        }
+        this.requests.push({
+          headers: req.headers,
+          body: JSON.parse(Buffer.concat(chunks).toString('utf8')),
+        });
+        res.writeHead(200).end();
+      });
+    });
+    this.server = server;
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    this.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`;
+  }
+
+  /** Every record received, batches unpacked. */
+  records(): { id: number; [k: string]: unknown }[] {
+    return this.requests.flatMap((r) => (Array.isArray(r.body) ? r.body : [r.body]));
+  }
+
+  stop(): Promise<void> {
+    return new Promise((resolve) => this.server?.close(() => resolve()));
   }
 }

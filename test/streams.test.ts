@@ -1,6 +1,4 @@
 import { mkdtempSync } from 'node:fs';
-import { createServer, type IncomingMessage, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -11,47 +9,7 @@ import { topicValues } from '../src/engine/topic-values.js';
 import { generateReferenceData } from '../src/reference/generator.js';
 import type { StreamConfigError } from '../src/streams/config.js';
 import { StreamManager, StreamNotFound } from '../src/streams/manager.js';
-import { replayedEngine } from './fixtures.js';
-
-/** A webhook receiver on a real socket; `failNext` makes it answer the next requests with a status. */
-class Receiver {
-  readonly requests: { headers: IncomingMessage['headers']; body: unknown }[] = [];
-  failNext = 0;
-  failStatus = 503;
-  private server: Server | undefined;
-  url = '';
-
-  async start(): Promise<void> {
-    const server = createServer((req, res) => {
-      const chunks: Buffer[] = [];
-      req.on('data', (c: Buffer) => chunks.push(c));
-      req.on('end', () => {
-        if (this.failNext > 0) {
-          this.failNext--;
-          res.writeHead(this.failStatus).end();
-          return;
-        }
-        this.requests.push({
-          headers: req.headers,
-          body: JSON.parse(Buffer.concat(chunks).toString('utf8')),
-        });
-        res.writeHead(200).end();
-      });
-    });
-    this.server = server;
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    this.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`;
-  }
-
-  /** Every record received, batches unpacked. */
-  records(): { id: number; [k: string]: unknown }[] {
-    return this.requests.flatMap((r) => (Array.isArray(r.body) ? r.body : [r.body]));
-  }
-
-  stop(): Promise<void> {
-    return new Promise((resolve) => this.server?.close(() => resolve()));
-  }
-}
+import { Receiver, replayedEngine } from './fixtures.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'ds-streams-'));
 const reference = generateReferenceData({ devices: 200, seed: 5 });
