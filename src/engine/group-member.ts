@@ -99,6 +99,7 @@ export class GroupMember {
   private async run(): Promise<void> {
     const { engine } = this.options;
     const grace = this.options.graceMs ?? 3000;
+    let unsettled = false;
     while (!this.stopped) {
       if (this.failure) {
         // No longer a member: what it owns moves to the others; this replica stops (and is restarted).
@@ -129,8 +130,11 @@ export class GroupMember {
       }
       const rekeyed = (await this.options.rekeyer?.step(this.owned)) ?? 0;
       const n = await engine.exclusive(() => engine.process());
+      if (n > 0) unsettled = true;
       if (n === 0 && rekeyed === 0) {
-        await engine.exclusive(() => engine.settle());
+        // Caught up: store and snapshot what was processed, once (not on every idle turn).
+        if (unsettled) await engine.exclusive(() => engine.settle());
+        unsettled = false;
         await sleep(this.options.idleMs ?? 200);
       }
     }
