@@ -351,8 +351,6 @@ export class EmbeddedEngine {
       for (let p = 0; p < deadLetters.partitions; p++) before.push(await deadLetters.endOffset(p));
       // A live run's capture gets them in the place they took on the log.
       await capture?.write(commands.map((record) => ({ kind: 'command', record })));
-      // New input, never "already on the log" (an engine reopened over its data would skip them).
-      this.ingestor ??= await Ingestor.open(this.raw, this.directory, { resume: false });
       await this.ingest(commands.map((record) => captureLine({ kind: 'command', record })));
       await this.process();
       await this.settle();
@@ -368,9 +366,12 @@ export class EmbeddedEngine {
     });
   }
 
-  /** Puts capture lines on the raw log; lines it already holds are skipped. Returns how many were new. */
+  /**
+   * Puts new input on the raw log (live traffic, commands); returns how many lines went on.
+   * Only replay() skips what the log already holds, as it may be resuming the same capture.
+   */
   async ingest(lines: Iterable<string>): Promise<number> {
-    this.ingestor ??= await Ingestor.open(this.raw, this.directory);
+    this.ingestor ??= await Ingestor.open(this.raw, this.directory, { resume: false });
     for (const line of lines) this.ingestor.add(line);
     const n = await this.ingestor.flush();
     this.counters.ingested += n;
