@@ -27,11 +27,6 @@ export function lineTime(line: string): number | undefined {
   return Number.isSafeInteger(time) ? time : undefined;
 }
 
-export interface IngestProgress {
-  lines: number;
-  appended: number;
-}
-
 /** The raw lines of a capture, damaged ones included; header and trailer left out. */
 export async function* captureLines(path: string): AsyncGenerator<string> {
   if (encodingOf(path) === 'avro') {
