@@ -1,5 +1,4 @@
 import { mkdtempSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ClickHouseLogLevel, createClient } from '@clickhouse/client';
@@ -8,6 +7,7 @@ import { StorageError } from '../src/storage/errors.js';
 import { openStore } from '../src/storage/open.js';
 import type { Store } from '../src/storage/store.js';
 import { type ClickHouseHttp, startClickHouseHttp } from './support/clickhouse-http.js';
+import { freePort } from './support/ports.js';
 import { usageRows } from './support/storage-fixtures.js';
 import { storeSuite } from './support/storage-suite.js';
 
@@ -145,13 +145,8 @@ describe('server store (@clickhouse/client over HTTP)', () => {
     });
 
     it('a refused connection is retriable', async () => {
-      // A port that was just free: nothing listens there.
-      const port = await new Promise<number>((resolve) => {
-        const probe = createServer().listen(0, '127.0.0.1', () => {
-          const address = probe.address();
-          probe.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
-        });
-      });
+      // A free port below the ephemeral range: nothing listens there, and no client takes it.
+      const port = await freePort();
       const nowhere = await openStore({ kind: 'server', url: `http://127.0.0.1:${port}` });
       const error = await failure(nowhere.query('SELECT 1'));
       expect(error).toMatchObject({ code: 'STORAGE_UNAVAILABLE', kind: 'retriable' });

@@ -73,6 +73,8 @@ export class StreamManager {
   private readonly store: StreamStore;
   private readonly deadLetters: BatchDeadLetters;
   private readonly lanes = new Map<string, Lane>();
+  /** Status changes started by failing lanes, awaited by caughtUp(). */
+  private readonly transitions = new Set<Promise<void>>();
   private readonly metrics = new Map<string, LaneMetrics>();
   /** The configuration each lane was started with, to see when another process changed it. */
   private readonly laneConfigs = new Map<string, string>();
@@ -130,6 +132,7 @@ export class StreamManager {
   async close(): Promise<void> {
     for (const lane of this.lanes.values()) await lane.stop();
     this.lanes.clear();
+    await Promise.allSettled(this.transitions);
   }
 
   /** Every organisation's streams, masked: for operators, never for an organisation's API. */
@@ -329,6 +332,8 @@ export class StreamManager {
   /** Resolves once every running lane (or the one given) has delivered everything on the log, or failed. */
   async caughtUp(id?: string): Promise<void> {
     for (const [streamId, lane] of this.lanes) if (id === undefined || id === streamId) await lane.caughtUp();
+    // A lane that failed returns at once; its stream's move to Error is still being stored.
+    await Promise.all(this.transitions);
   }
 
   // ---- internals --------------------------------------------------------------------
@@ -416,7 +421,7 @@ export class StreamManager {
       pollMs: this.options.pollMs ?? 200,
       now: this.now,
       metrics: this.metricsOf(stream.id),
-      onFailure: (error) => void this.toError(stream.id, error),
+      onFailure: (error) => this.track(this.toError(stream.id, error)),
     });
     this.lanes.set(stream.id, lane);
     try {
@@ -444,6 +449,11 @@ export class StreamManager {
       this.metrics.set(id, metrics);
     }
     return metrics;
+  }
+
+  private track(transition: Promise<void>): void {
+    const tracked = transition.finally(() => this.transitions.delete(tracked));
+    this.transitions.add(tracked);
   }
 
   private async toError(id: string, error: { code: string; message: string }): Promise<void> {

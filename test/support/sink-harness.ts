@@ -5,7 +5,7 @@
  * itself and the child-process bookkeeping the harnesses share.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { type AddressInfo, connect, createServer, type Server, type Socket } from 'node:net';
+import { connect, createServer, type Server, type Socket } from 'node:net';
 import type { SinkFactory } from '../../connectors/sinks/types.js';
 
 /** One record as read back from a destination, in arrival order. */
@@ -247,13 +247,7 @@ export async function startService(options: {
   );
 }
 
-export async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
+export { freePort } from './ports.js';
 
 /** The endpoint id of an emnify record's JSON, as the lane keys it; null for organisation-level records. */
 export function endpointKey(json: string): string | null {

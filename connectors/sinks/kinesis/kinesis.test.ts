@@ -18,6 +18,7 @@ import {
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { Ajv } from 'ajv';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { freePort } from '../../../test/support/ports.js';
 import { DeliveryError, type SinkBatch, type SinkContext, type SinkRecord } from '../types.js';
 import { type KinesisCredentials, kinesisSink } from './index.js';
 
@@ -74,16 +75,6 @@ async function deliveryError(promise: Promise<unknown>): Promise<DeliveryError> 
   );
   expect(error).toBeInstanceOf(DeliveryError);
   return error as DeliveryError;
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as AddressInfo;
-  server.close();
-  await once(server, 'close');
-  return port;
 }
 
 function sinkFor(credentials: KinesisCredentials, ctx: SinkContext = context) {

@@ -5,11 +5,11 @@
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { readdirSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { PubSub, v1 } from '@google-cloud/pubsub';
 import { Ajv } from 'ajv';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { freePort } from '../../../test/support/ports.js';
 import type { DeliveryError, Sink, SinkBatch, SinkContext, SinkRecord } from '../types.js';
 import { classifyGrpcError } from './classify.js';
 import { type PubSubCredentials, pubsubSink } from './index.js';
@@ -440,17 +440,4 @@ async function startEmulator(port: number): Promise<ChildProcess> {
   child.stdout?.resume();
   child.stderr?.resume();
   return child;
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() =>
-        typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port')),
-      );
-    });
-  });
 }

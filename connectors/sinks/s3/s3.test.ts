@@ -10,6 +10,7 @@ import { CreateBucketCommand, GetObjectCommand, ListObjectsV2Command, S3Client }
 import { Ajv } from 'ajv';
 import { parse } from 'csv-parse/sync';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { freePort } from '../../../test/support/ports.js';
 import { DeliveryError, type Sink, type SinkBatch, type SinkRecord } from '../types.js';
 import type { S3Credentials } from './config.js';
 import { s3Sink } from './index.js';
@@ -33,14 +34,6 @@ function stop(child: ChildProcess): Promise<void> {
     process.kill(-child.pid, 'SIGKILL');
   } catch {}
   return exited;
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
 }
 
 interface Moto {
