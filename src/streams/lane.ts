@@ -16,6 +16,8 @@ import type { CursorStore, Topic } from '../log/types.js';
 import { type DataStream, matchesFilters } from './config.js';
 import type { BatchDeadLetters } from './dead-letters.js';
 import { DeliveryFailed, deliver, type RetryPolicy } from './delivery.js';
+import { fieldsOf } from './record-fields.js';
+import { firstAtOrAfter, type LaneEntry, type SharedReads } from './shared-reads.js';
 
 export interface LaneBatching {
   maxRecords: number;
@@ -45,6 +47,8 @@ export interface LaneOptions {
   stream: DataStream;
   sink: Sink;
   sources: Topic[];
+  /** Where the lane reads the log: shared with the other lanes. */
+  reads: SharedReads;
   cursors: CursorStore;
   deadLetters: BatchDeadLetters;
   batching: LaneBatching;
@@ -71,50 +75,6 @@ interface Pending {
   done: Promise<boolean>;
   /** Set once `done` has resolved. */
   settled: boolean;
-}
-
-/*
- * The few fields a lane needs, read from the record's text without parsing all of it when
- * the engine wrote it (core/output.ts: compact, `id` first, then the envelope keys in a
- * fixed order; the first occurrence of each key is the top-level one, since a key inside a
- * string value is escaped as \"key\"). Any other text is parsed whole.
- */
-const ENGINE_WRITTEN = /^\{"id":(\d+),/;
-const ORGANISATION = /"organisation":\{"id":(\d+)/;
-const EVENT_TYPE = /"event_type":\{"id":(\d+)/;
-const ALERT = /"alert":(true|false)/;
-
-interface Fields {
-  id: number;
-  organisationId: number | undefined;
-  eventTypeId: number | undefined;
-  alert: boolean;
-}
-
-function fieldsOf(json: string): Fields {
-  const id = ENGINE_WRITTEN.exec(json)?.[1];
-  const organisation = id === undefined ? undefined : ORGANISATION.exec(json)?.[1];
-  if (id !== undefined && organisation !== undefined) {
-    const type = EVENT_TYPE.exec(json)?.[1];
-    return {
-      id: Number(id),
-      organisationId: Number(organisation),
-      eventTypeId: type === undefined ? undefined : Number(type),
-      alert: ALERT.exec(json)?.[1] === 'true',
-    };
-  }
-  const parsed = JSON.parse(json) as {
-    id: number;
-    organisation?: { id: number };
-    event_type?: { id: number };
-    alert?: boolean;
-  };
-  return {
-    id: parsed.id,
-    organisationId: parsed.organisation?.id,
-    eventTypeId: parsed.event_type?.id,
-    alert: parsed.alert === true,
-  };
 }
 
 /** Turns a log record of an output topic into what a sink sends, or undefined when the stream does not take it. */
@@ -209,7 +169,9 @@ export class Lane {
       for (let p = 0; p < topic.partitions; p++) {
         const committed = await cursors.get(cursorGroup(stream.id), topic.name, p);
         // Records removed by retention while the stream was paused cannot be sent any more.
-        this.reading.set(slot(topic.name, p), Math.max(committed ?? 0, await topic.startOffset(p)));
+        const from = Math.max(committed ?? 0, await topic.startOffset(p));
+        this.reading.set(slot(topic.name, p), from);
+        this.options.reads.at(this, topic, p, from);
       }
     await this.options.sink.open();
     this.loop = this.run().catch((error: Error & { code?: string }) => {
@@ -223,6 +185,7 @@ export class Lane {
   async stop(): Promise<void> {
     this.abort.abort();
     await this.loop?.catch(() => undefined);
+    this.options.reads.forget(this);
     await this.options.sink.close();
   }
 
@@ -261,42 +224,48 @@ export class Lane {
 
   /** Reads the next batch: full, or partial once it has lingered. Undefined when there is nothing new. */
   private async fill(): Promise<Pending | undefined> {
-    const { sources, batching, stream, now, pollMs } = this.options;
+    const { sources, reads, batching, stream, now, pollMs } = this.options;
     const records: SinkRecord[] = [];
     const ends = new Map<string, number>();
     let bytes = 0;
     const began = now();
+    let full = false;
     for (;;) {
       let read = 0;
       for (const topic of sources)
-        for (
-          let p = 0;
-          p < topic.partitions && records.length < batching.maxRecords && bytes < batching.maxBytes;
-          p++
-        ) {
+        for (let p = 0; p < topic.partitions && !full; p++) {
           const key = slot(topic.name, p);
           const from = this.reading.get(key) ?? 0;
-          const batch = await topic.read(
-            p,
-            from,
-            batching.maxRecords - records.length,
-            batching.maxBytes - bytes,
-          );
-          for (const record of batch) {
-            const item = toSinkRecord(stream, topic.name, record);
-            if (item) {
-              records.push(item);
-              bytes += item.json.length;
+          const chunk = await reads.chunk(topic, p, from, this);
+          if (!chunk) continue;
+          const own = chunk.byOrganisation.get(stream.organisation_id) ?? [];
+          // Past the chunk, unless the batch fills up before this organisation's records in it end.
+          let next = chunk.to;
+          for (let i = firstAtOrAfter(own, from); i < own.length; i++) {
+            const { record, alert } = own[i] as LaneEntry;
+            if (
+              record.eventTypeId !== undefined &&
+              !matchesFilters(stream.filters, record.eventTypeId, alert)
+            )
+              continue;
+            if (
+              records.length >= batching.maxRecords ||
+              (records.length > 0 && bytes + record.json.length > batching.maxBytes)
+            ) {
+              full = true;
+              next = record.offset;
+              break;
             }
+            records.push(record);
+            bytes += record.json.length;
           }
-          if (batch.length > 0) {
-            const next = (batch[batch.length - 1]?.offset as number) + 1;
+          if (next > from) {
             this.reading.set(key, next);
             ends.set(key, next);
-            read += batch.length;
+            read += next - from;
           }
         }
-      const full = records.length >= batching.maxRecords || bytes >= batching.maxBytes;
+      full ||= records.length >= batching.maxRecords || bytes >= batching.maxBytes;
       if (full || this.abort.signal.aborted) break;
       if (read === 0) {
         // Nothing new: send what there is once it has lingered, or report nothing to do.

@@ -21,6 +21,7 @@ import {
   streamLag,
   toSinkRecord,
 } from './lane.js';
+import { SharedReads } from './shared-reads.js';
 import { StreamStore } from './store.js';
 
 export class StreamNotFound extends DataStreamerError {
@@ -73,6 +74,7 @@ export class StreamManager {
   private readonly store: StreamStore;
   private readonly deadLetters: BatchDeadLetters;
   private readonly lanes = new Map<string, Lane>();
+  private readonly reads = new SharedReads();
   /** Status changes started by failing lanes, awaited by caughtUp(). */
   private readonly transitions = new Set<Promise<void>>();
   private readonly metrics = new Map<string, LaneMetrics>();
@@ -413,6 +415,7 @@ export class StreamManager {
       stream,
       sink: this.createSink(stream),
       sources: this.sourcesOf(stream),
+      reads: this.reads,
       cursors: this.options.cursors,
       deadLetters: this.deadLetters,
       batching: this.batching(stream),

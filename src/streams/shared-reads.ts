@@ -1,0 +1,177 @@
+/**
+ * Reads of the output log shared by all lanes. Streams are per organisation, so many lanes
+ * follow the same topics at about the same place; each reading the whole log for itself
+ * would cost every record one read, checksum, decode and field scan per lane. Here a chunk
+ * is read once, its records' envelope fields found once, and the records are grouped by
+ * organisation, so a lane then pays only for its own records.
+ *
+ * Lanes stay independent: none waits for another. The cache is bounded by bytes; over the
+ * bound it first drops chunks every lane has passed, then the chunk furthest ahead (the
+ * lanes behind need it last, so the chunks they are about to reach stay), and a lane whose
+ * chunk was dropped reads it again for itself. Records on the log never change, so a cached
+ * chunk is never stale; the log's end only adds chunks.
+ */
+import type { SinkRecord } from '../../connectors/sinks/types.js';
+import type { Topic } from '../log/types.js';
+import { fieldsOf } from './record-fields.js';
+
+export interface LaneEntry {
+  record: SinkRecord;
+  alert: boolean;
+}
+
+export interface SharedChunk {
+  /** First offset read, and the offset after the last one. */
+  readonly from: number;
+  readonly to: number;
+  /** Each organisation's records, in log order (records of no organisation go to no stream). */
+  readonly byOrganisation: ReadonlyMap<number, readonly LaneEntry[]>;
+  readonly bytes: number;
+}
+
+export interface SharedReadsOptions {
+  /** Most records and bytes read at once. */
+  chunkRecords?: number;
+  chunkBytes?: number;
+  /** Bytes of record text the cache keeps. */
+  cacheBytes?: number;
+}
+
+export class SharedReads {
+  private readonly chunkRecords: number;
+  private readonly chunkBytes: number;
+  private readonly cacheBytes: number;
+  /** Per `topic/partition`: cached chunks. Few, so a scan finds the one holding an offset. */
+  private readonly cached = new Map<string, SharedChunk[]>();
+  /** Per `topic/partition`: where each reader last asked to read. */
+  private readonly positions = new Map<string, Map<object, number>>();
+  private bytes = 0;
+  /** Reads under way, so lanes asking for the same place at once share one. */
+  private readonly reading = new Map<string, Promise<SharedChunk | undefined>>();
+
+  constructor(options: SharedReadsOptions = {}) {
+    this.chunkRecords = options.chunkRecords ?? 4096;
+    this.chunkBytes = options.chunkBytes ?? 4 * 1024 * 1024;
+    this.cacheBytes = options.cacheBytes ?? 128 * 1024 * 1024;
+  }
+
+  /**
+   * The chunk holding `from` (it may start before it), or undefined when the log has nothing
+   * there yet. `reader` (a lane) is where it is now: chunks behind every reader can go.
+   */
+  async chunk(
+    topic: Topic,
+    partition: number,
+    from: number,
+    reader: object,
+  ): Promise<SharedChunk | undefined> {
+    const slot = `${topic.name}/${partition}`;
+    const positions = this.positions.get(slot) ?? new Map<object, number>();
+    this.positions.set(slot, positions.set(reader, from));
+    const hit = this.cached.get(slot)?.find((c) => c.from <= from && from < c.to);
+    if (hit) return hit;
+    const key = `${slot}@${from}`;
+    let pending = this.reading.get(key);
+    if (!pending) {
+      pending = this.read(topic, partition, from, slot).finally(() => this.reading.delete(key));
+      this.reading.set(key, pending);
+    }
+    return pending;
+  }
+
+  private async read(
+    topic: Topic,
+    partition: number,
+    from: number,
+    slot: string,
+  ): Promise<SharedChunk | undefined> {
+    const records = await topic.read(partition, from, this.chunkRecords, this.chunkBytes);
+    const last = records.at(-1);
+    if (!last) return undefined;
+    const byOrganisation = new Map<number, LaneEntry[]>();
+    let bytes = 0;
+    for (const r of records) {
+      const json = r.value.toString('utf8');
+      bytes += json.length;
+      const { id, organisationId, eventTypeId, alert } = fieldsOf(json);
+      if (organisationId === undefined) continue;
+      const record: SinkRecord = {
+        id,
+        topic: topic.name,
+        partition,
+        offset: r.offset,
+        timestamp: r.timestamp,
+        key: r.key,
+        ...(eventTypeId === undefined ? {} : { eventTypeId }),
+        json,
+      };
+      const own = byOrganisation.get(organisationId);
+      if (own) own.push({ record, alert });
+      else byOrganisation.set(organisationId, [{ record, alert }]);
+    }
+    const chunk: SharedChunk = { from, to: last.offset + 1, byOrganisation, bytes };
+    this.keep(slot, chunk);
+    return chunk;
+  }
+
+  /** Notes where `reader` is (a lane starting says where it will begin, so what it needs is kept). */
+  at(reader: object, topic: Topic, partition: number, offset: number): string {
+    const slot = `${topic.name}/${partition}`;
+    const positions = this.positions.get(slot) ?? new Map<object, number>();
+    this.positions.set(slot, positions.set(reader, offset));
+    return slot;
+  }
+
+  /** A reader that stopped no longer holds chunks in the cache. */
+  forget(reader: object): void {
+    for (const positions of this.positions.values()) positions.delete(reader);
+  }
+
+  private keep(slot: string, chunk: SharedChunk): void {
+    this.cached.set(slot, [...(this.cached.get(slot) ?? []), chunk]);
+    this.bytes += chunk.bytes;
+    // The new chunk stays even over the bound: the lane that asked for it is reading it.
+    while (this.bytes > this.cacheBytes) {
+      const victim = this.passed(chunk) ?? this.furthestAhead(chunk);
+      if (!victim) break;
+      this.bytes -= victim.chunk.bytes;
+      const rest = (this.cached.get(victim.slot) ?? []).filter((c) => c !== victim.chunk);
+      if (rest.length > 0) this.cached.set(victim.slot, rest);
+      else this.cached.delete(victim.slot);
+    }
+  }
+
+  /** A chunk every reader of its slot has read past. */
+  private passed(keep: SharedChunk): { slot: string; chunk: SharedChunk } | undefined {
+    for (const [slot, chunks] of this.cached) {
+      const positions = [...(this.positions.get(slot)?.values() ?? [])];
+      const slowest = positions.length === 0 ? Number.POSITIVE_INFINITY : Math.min(...positions);
+      const chunk = chunks.find((c) => c !== keep && c.to <= slowest);
+      if (chunk) return { slot, chunk };
+    }
+    return undefined;
+  }
+
+  /** The chunk the readers behind will reach last: the one furthest ahead in its slot, the largest such. */
+  private furthestAhead(keep: SharedChunk): { slot: string; chunk: SharedChunk } | undefined {
+    let victim: { slot: string; chunk: SharedChunk } | undefined;
+    for (const [slot, chunks] of this.cached) {
+      let last: SharedChunk | undefined;
+      for (const c of chunks) if (c !== keep && (!last || c.from > last.from)) last = c;
+      if (last && (!victim || last.bytes > victim.chunk.bytes)) victim = { slot, chunk: last };
+    }
+    return victim;
+  }
+}
+
+/** Index of the first entry at or after `offset` (entries in offset order). */
+export function firstAtOrAfter(entries: readonly LaneEntry[], offset: number): number {
+  let lo = 0;
+  let hi = entries.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if ((entries[mid] as LaneEntry).record.offset < offset) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}

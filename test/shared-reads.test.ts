@@ -1,0 +1,125 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type EmbeddedLog, openEmbeddedLog } from '../src/log/index.js';
+import type { Topic } from '../src/log/types.js';
+import { firstAtOrAfter, type SharedChunk, SharedReads } from '../src/streams/shared-reads.js';
+
+const ORGANISATIONS = [1001, 1002, 1003];
+const RECORDS = 3000;
+
+let dir: string;
+let log: EmbeddedLog;
+let topic: Topic;
+/** Records the log handed out, counted on the real topic. */
+let readFromLog = 0;
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'ds-shared-reads-'));
+  log = await openEmbeddedLog({ dir, fsync: 'never' });
+  topic = await log.topic('events', 1);
+  const records = Array.from({ length: RECORDS }, (_, i) => ({
+    key: String(i % 50),
+    timestamp: 1_767_225_600_000 + i,
+    value: Buffer.from(
+      `{"id":${i * 64},"timestamp":"x","event_type":{"id":${1 + (i % 3)},"description":"d"},"alert":${i % 5 === 0},"organisation":{"id":${ORGANISATIONS[i % 3]},"name":"o"},"detail":"${'x'.repeat(200)}"}`,
+    ),
+  }));
+  await topic.append(0, records);
+  const read = topic.read.bind(topic);
+  topic.read = async (...args: Parameters<Topic['read']>) => {
+    const batch = await read(...args);
+    readFromLog += batch.length;
+    return batch;
+  };
+});
+
+afterAll(async () => {
+  await log.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+/** Reads a whole partition as one lane does: chunk after chunk, keeping its organisation's records. */
+async function follow(reads: SharedReads, reader: object, organisation: number, step = 1): Promise<number[]> {
+  const ids: number[] = [];
+  let at = 0;
+  reads.at(reader, topic, 0, at);
+  for (;;) {
+    const chunk: SharedChunk | undefined = await reads.chunk(topic, 0, at, reader);
+    if (!chunk) return ids;
+    const own = chunk.byOrganisation.get(organisation) ?? [];
+    // `step` records at a time: a lane whose batch fills up in the middle of a chunk.
+    const start = firstAtOrAfter(own, at);
+    const taken = own.slice(start, start + step);
+    for (const entry of taken) ids.push(entry.record.id);
+    const next = own[start + step];
+    at = next && taken.length === step ? next.record.offset : chunk.to;
+  }
+}
+
+const expected = (organisation: number) =>
+  Array.from({ length: RECORDS }, (_, i) => i)
+    .filter((i) => ORGANISATIONS[i % 3] === organisation)
+    .map((i) => i * 64);
+
+describe('shared reads of the output log', () => {
+  it('reads each record once for lanes that follow the log together, and gives each its own records in order', async () => {
+    readFromLog = 0;
+    const reads = new SharedReads({ chunkRecords: 256 });
+    const lanes = ORGANISATIONS.map((organisation) => ({ organisation }));
+    const results = await Promise.all(lanes.map((lane) => follow(reads, lane, lane.organisation, 100)));
+    results.forEach((ids, i) => {
+      expect(ids).toEqual(expected(ORGANISATIONS[i] as number));
+    });
+    expect(readFromLog).toBe(RECORDS);
+  });
+
+  it('keeps the fields a lane filters on, found once per record', async () => {
+    const reads = new SharedReads();
+    const chunk = await reads.chunk(topic, 0, 0, {});
+    const first = chunk?.byOrganisation.get(1001)?.[0];
+    expect(first?.record).toMatchObject({
+      id: 0,
+      topic: 'events',
+      partition: 0,
+      offset: 0,
+      key: '0',
+      eventTypeId: 1,
+    });
+    expect(first?.alert).toBe(true);
+    expect(first?.record.json.startsWith('{"id":0,')).toBe(true);
+  });
+
+  it('stays within its byte bound: a lane far behind reads again for itself and still gets everything', async () => {
+    readFromLog = 0;
+    // Room for about two chunks of 100 records (~280 bytes each).
+    const reads = new SharedReads({ chunkRecords: 100, cacheBytes: 60_000 });
+    const ahead = {};
+    const behind = {};
+    reads.at(behind, topic, 0, 0);
+    expect(await follow(reads, ahead, 1002)).toEqual(expected(1002));
+    expect(await follow(reads, behind, 1003)).toEqual(expected(1003));
+    // The lane behind found little of what the first one read: more than one pass.
+    expect(readFromLog).toBeGreaterThan(RECORDS);
+    expect(readFromLog).toBeLessThanOrEqual(2 * RECORDS);
+  });
+
+  it('drops what every lane has passed first, and forgets a lane that stopped', async () => {
+    readFromLog = 0;
+    const reads = new SharedReads({ chunkRecords: 100, cacheBytes: 60_000 });
+    const stopped = {};
+    reads.at(stopped, topic, 0, 0);
+    reads.forget(stopped);
+    const a = {};
+    const b = {};
+    const [x, y] = await Promise.all([follow(reads, a, 1001, 7), follow(reads, b, 1002, 7)]);
+    expect(x).toEqual(expected(1001));
+    expect(y).toEqual(expected(1002));
+    expect(readFromLog).toBe(RECORDS);
+  });
+
+  it('says there is nothing yet at the end of the log', async () => {
+    expect(await new SharedReads().chunk(topic, 0, RECORDS, {})).toBeUndefined();
+  });
+});
