@@ -96,6 +96,27 @@ describe('embedded log: append and read', () => {
       expectRecords(await readAll(await again.topic('raw', 1), 0), 0, 110);
     }
   });
+
+  it('wakes a reader at the next acknowledged append, or when its signal aborts', async () => {
+    const log = await openLog({ dir: tempDir('appended'), ...SMALL });
+    const topic = await log.topic('events', 2);
+    const waiting = new AbortController();
+    let woken = false;
+    const wake = topic.appended(waiting.signal).then(() => {
+      woken = true;
+    });
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(woken).toBe(false);
+    await topic.append(1, recs(0, 1));
+    await wake;
+    expect(woken).toBe(true);
+    // Nothing appended: only the abort ends the wait.
+    const aborted = new AbortController();
+    const pending = topic.appended(aborted.signal);
+    aborted.abort();
+    await pending;
+    waiting.abort();
+  });
 });
 
 describe('embedded log: retention', () => {

@@ -2,9 +2,13 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { SinkFactory } from '../connectors/sinks/types.js';
+import { webhookSink } from '../connectors/sinks/webhook/index.js';
 import { type EmbeddedLog, openEmbeddedLog } from '../src/log/index.js';
 import type { Topic } from '../src/log/types.js';
+import { StreamManager } from '../src/streams/manager.js';
 import { firstAtOrAfter, type SharedChunk, SharedReads } from '../src/streams/shared-reads.js';
+import { Receiver } from './fixtures.js';
 
 const ORGANISATIONS = [1001, 1002, 1003];
 const RECORDS = 3000;
@@ -121,5 +125,49 @@ describe('shared reads of the output log', () => {
 
   it('says there is nothing yet at the end of the log', async () => {
     expect(await new SharedReads().chunk(topic, 0, RECORDS, {})).toBeUndefined();
+  });
+});
+
+describe('a lane at the end of the embedded log', () => {
+  it('is woken by the next append: the record arrives long before the next poll would find it', async () => {
+    const receiver = new Receiver();
+    await receiver.start();
+    const own = await openEmbeddedLog({ dir: join(dir, 'live'), fsync: 'never' });
+    const live = await own.topic('events', 2);
+    const usage = await own.topic('usage', 2);
+    const manager = new StreamManager({
+      dir: join(dir, 'streams'),
+      sources: { events: [live], usage: [usage] },
+      cursors: own.cursors,
+      sinks: new Map([[webhookSink.connectionType, webhookSink as unknown as SinkFactory]]),
+      lingerMs: 30,
+      // A lane that only polled would not look again for a minute.
+      pollMs: 60_000,
+    });
+    await manager.create(1001, {
+      name: 'live',
+      data_stream_type: { id: 2 },
+      destination: { connection_type: 'RestAPI', credentials: { url: receiver.url } },
+      start: 'now',
+    });
+    // Let the lane find the log empty and go to sleep.
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    const began = Date.now();
+    await live.append(1, [
+      {
+        key: '7',
+        timestamp: 1_767_225_600_000,
+        value: Buffer.from(
+          '{"id":64,"alert":false,"event_type":{"id":1},"organisation":{"id":1001,"name":"o"}}',
+        ),
+      },
+    ]);
+    while (receiver.records().length === 0 && Date.now() - began < 30_000)
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(receiver.records().map((r) => r.id)).toEqual([64]);
+    expect(Date.now() - began).toBeLessThan(30_000);
+    await manager.close();
+    await own.close();
+    await receiver.stop();
   });
 });

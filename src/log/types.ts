@@ -57,6 +57,12 @@ export interface Topic {
   endOffset(partition: number): Promise<number>;
   /** First offset whose record has timestamp >= the given one; endOffset when there is none. */
   offsetForTime(partition: number, timestamp: number): Promise<number>;
+  /**
+   * Resolves at the next acknowledged append to any partition of this topic, or when
+   * `signal` aborts. Only a log that sees every append (the embedded one, in-process) has
+   * it; readers of other logs poll.
+   */
+  appended?(signal: AbortSignal): Promise<void>;
   close(): Promise<void>;
 }
 

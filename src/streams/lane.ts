@@ -216,8 +216,7 @@ export class Lane {
         await this.commit(head.ends);
       }
       this.metrics.in_flight = inFlight.length;
-      if (!pending && inFlight.length === 0)
-        await sleep(pollMs, undefined, { signal: this.abort.signal }).catch(() => undefined);
+      if (!pending && inFlight.length === 0) await this.waitForRecords(pollMs);
     }
     // Batches still in flight when the lane stops are abandoned: their records are after the cursor.
   }
@@ -271,9 +270,7 @@ export class Lane {
         // Nothing new: send what there is once it has lingered, or report nothing to do.
         if (records.length === 0 && ends.size === 0) return undefined;
         if (records.length === 0 || now() - began >= batching.lingerMs) break;
-        await sleep(Math.min(pollMs, batching.lingerMs), undefined, { signal: this.abort.signal }).catch(
-          () => undefined,
-        );
+        await this.waitForRecords(Math.min(pollMs, batching.lingerMs));
       }
     }
     const pending: Pending = { records, ends, done: Promise.resolve(true), settled: records.length === 0 };
@@ -283,6 +280,23 @@ export class Lane {
         return delivered;
       });
     return pending;
+  }
+
+  /** Sleeps up to `ms`, less when a source topic is appended to (on a log that can tell) or the lane stops. */
+  private async waitForRecords(ms: number): Promise<void> {
+    if (this.abort.signal.aborted) return;
+    const done = new AbortController();
+    const stop = () => done.abort();
+    this.abort.signal.addEventListener('abort', stop, { once: true });
+    try {
+      await Promise.race([
+        sleep(ms, undefined, { signal: done.signal }).catch(() => undefined),
+        ...this.options.sources.map((topic) => topic.appended?.(done.signal)),
+      ]);
+    } finally {
+      done.abort();
+      this.abort.signal.removeEventListener('abort', stop);
+    }
   }
 
   /** Delivers one batch with retries; resolves false if it had to be dead-lettered. */

@@ -43,7 +43,7 @@ export interface StreamManagerOptions {
   cursors: CursorStore;
   sinks: ReadonlyMap<string, SinkFactory>;
   retry?: RetryPolicy;
-  /** Default 1000 ms: records are sent at intervals, as emnify's webhook does. */
+  /** Default DEFAULT_LINGER_MS: records are sent at intervals, as emnify's webhook does. */
   lingerMs?: number;
   maxBytes?: number;
   maxInFlight?: number;
@@ -69,6 +69,14 @@ export interface StreamStatus {
   lag: { records: number; seconds: number };
   dead_lettered_batches: number;
 }
+
+/**
+ * How long a partial batch waits for more records. emnify does not document its flush
+ * interval; 200 ms keeps a trickle to a few requests a second per stream while records
+ * reach the destination well within a second. Lanes wake on appends (embedded log), so
+ * this, not polling, is what a record waits at the end of the log.
+ */
+export const DEFAULT_LINGER_MS = 200;
 
 export class StreamManager {
   private readonly store: StreamStore;
@@ -390,7 +398,7 @@ export class StreamManager {
     return {
       maxRecords: own.maxRecords ?? stream.size,
       maxBytes: this.options.maxBytes ?? 4 * 1024 * 1024,
-      lingerMs: own.lingerMs ?? this.options.lingerMs ?? 1000,
+      lingerMs: own.lingerMs ?? this.options.lingerMs ?? DEFAULT_LINGER_MS,
     };
   }
 

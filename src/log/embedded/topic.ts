@@ -6,6 +6,8 @@ import { checkInteger } from './validate.js';
 /** A topic of the embedded log: its partitions, each an independent Partition. */
 export class EmbeddedTopic implements Topic {
   private closing: Promise<void> | undefined;
+  /** Readers waiting for the next append (lanes at the end of the log). */
+  private readonly waiting = new Set<() => void>();
 
   constructor(
     readonly name: string,
@@ -24,6 +26,23 @@ export class EmbeddedTopic implements Topic {
       if (!Array.isArray(records))
         throw new LogError('LOG_INVALID_ARGUMENT', `${this.name}/${partition}: records must be an array`);
       return p.append(records);
+    }).then((result) => {
+      for (const wake of this.waiting) wake();
+      this.waiting.clear();
+      return result;
+    });
+  }
+
+  appended(signal: AbortSignal): Promise<void> {
+    return new Promise((resolve) => {
+      if (signal.aborted) return resolve();
+      const wake = () => {
+        this.waiting.delete(wake);
+        signal.removeEventListener('abort', wake);
+        resolve();
+      };
+      this.waiting.add(wake);
+      signal.addEventListener('abort', wake, { once: true });
     });
   }
 
