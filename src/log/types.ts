@@ -16,7 +16,11 @@ export interface AppendRecord {
   timestamp: number;
 }
 
-/** A record as read back. */
+/**
+ * A record as read back. Its value may share memory with the other records of the same
+ * read (the embedded log hands out views of the chunk it read): never modify it, and copy
+ * it to keep one record for long without the rest.
+ */
 export interface LogRecord extends AppendRecord {
   partition: number;
   offset: number;

@@ -128,7 +128,10 @@ export const entryTimestamp = (buf: Buffer, at: number) => readInt64(buf, at + A
 export const entryEndsBatch = (buf: Buffer, at: number) =>
   ((buf[at + AT_FLAGS] as number) & FLAG_BATCH_END) !== 0;
 
-/** The record of a checked entry; key and value are copies, so `buf` can be dropped. */
+/**
+ * The record of a checked entry. Its value is a view into `buf`, not a copy: the records of
+ * one read share that buffer, which lives as long as any of them.
+ */
 export function decodeEntry(buf: Buffer, at: number, partition: number): LogRecord {
   const keyLength = buf.readInt32LE(at + AT_KEY_LENGTH);
   const k = keyLength === -1 ? 0 : keyLength;
@@ -138,6 +141,6 @@ export function decodeEntry(buf: Buffer, at: number, partition: number): LogReco
     offset: readInt64(buf, at + AT_OFFSET),
     timestamp: readInt64(buf, at + AT_TIMESTAMP),
     key: keyLength === -1 ? null : buf.toString('utf8', at + AT_KEY, at + AT_KEY + k),
-    value: Buffer.from(buf.subarray(valueAt, valueAt + buf.readUInt32LE(at + AT_KEY + k))),
+    value: buf.subarray(valueAt, valueAt + buf.readUInt32LE(at + AT_KEY + k)),
   };
 }
