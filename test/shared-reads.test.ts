@@ -171,3 +171,36 @@ describe('a lane at the end of the embedded log', () => {
     await receiver.stop();
   });
 });
+
+describe('records a lane hands to sinks', () => {
+  it('carry the bytes read from the log, decode their text on demand, and are stored as plain records', async () => {
+    const chunk = await new SharedReads().chunk(topic, 0, 3, {});
+    const record = chunk?.byOrganisation.get(1001)?.[0]?.record;
+    expect(record?.bytes?.toString('utf8')).toBe(record?.json);
+    expect(JSON.parse(JSON.stringify({ records: [record] })).records[0]).toEqual({
+      id: 3 * 64,
+      topic: 'events',
+      partition: 0,
+      offset: 3,
+      timestamp: 1_767_225_600_003,
+      key: '3',
+      eventTypeId: 1,
+      json: record?.json,
+    });
+  });
+
+  it('finds the envelope fields from the head of the bytes as from the whole text', async () => {
+    const { fieldsOf, fieldsOfBytes } = await import('../src/streams/record-fields.js');
+    const event = `{"id":128,"timestamp":"t","alert":true,"description":"Zürich ${'é'.repeat(100)}","event_type":{"id":3,"description":"x"},"organisation":{"id":1002,"name":"ö"}}`;
+    const usage = `{"id":192,"traffic_type":{"id":5,"description":"Data"},"organisation":{"id":1003,"name":"o"},"cost":1.5}`;
+    for (const text of [event, usage]) {
+      const viaBytes = fieldsOfBytes(Buffer.from(text, 'utf8'));
+      expect(viaBytes).toEqual(fieldsOf(text));
+    }
+    // The organisation beyond the head, or text not written by the engine: the caller parses the text.
+    expect(
+      fieldsOfBytes(Buffer.from(`{"id":1,"description":"${'x'.repeat(2000)}","organisation":{"id":1}}`)),
+    ).toBeUndefined();
+    expect(fieldsOfBytes(Buffer.from('{"organisation":{"id":1},"id":2}'))).toBeUndefined();
+  });
+});

@@ -30,7 +30,12 @@ export interface SinkRecord {
   eventTypeId?: number;
   /** The record exactly as a customer receives it: emnify JSON text, one object. */
   json: string;
+  /** The same text as UTF-8, when the lane read it so (a sink sends these bytes instead of encoding `json`). */
+  readonly bytes?: Buffer;
 }
+
+/** A record's UTF-8 bytes: as the lane read them, or encoded from its text. */
+export const recordBytes = (record: SinkRecord): Buffer => record.bytes ?? Buffer.from(record.json, 'utf8');
 
 export interface SinkBatch {
   /** The data stream the batch belongs to (its id), for object keys and headers. */

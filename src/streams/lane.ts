@@ -62,6 +62,9 @@ export interface LaneOptions {
   onFailure: (error: { code: string; message: string }) => void;
 }
 
+/** Bytes a record adds to a batch. */
+const sizeOf = (record: SinkRecord) => record.bytes?.length ?? record.json.length;
+
 /** A position on the output log: `topic/partition`. */
 const slot = (topic: string, partition: number) => `${topic}/${partition}`;
 
@@ -249,14 +252,14 @@ export class Lane {
               continue;
             if (
               records.length >= batching.maxRecords ||
-              (records.length > 0 && bytes + record.json.length > batching.maxBytes)
+              (records.length > 0 && bytes + sizeOf(record) > batching.maxBytes)
             ) {
               full = true;
               next = record.offset;
               break;
             }
             records.push(record);
-            bytes += record.json.length;
+            bytes += sizeOf(record);
           }
           if (next > from) {
             this.reading.set(key, next);

@@ -5,9 +5,13 @@
  * inside a string value is escaped as \"key\"). Any other text is parsed whole.
  */
 const ENGINE_WRITTEN = /^\{"id":(\d+),/;
-const ORGANISATION = /"organisation":\{"id":(\d+)/;
-const EVENT_TYPE = /"event_type":\{"id":(\d+)/;
+// A number is taken only with what ends it, so a text cut short never yields part of one.
+const ORGANISATION = /"organisation":\{"id":(\d+)[,}]/;
+const EVENT_TYPE = /"event_type":\{"id":(\d+)[,}]/;
 const ALERT = /"alert":(true|false)/;
+
+/** Bytes of a record's start that hold its envelope up to the organisation (events, usage). */
+const HEAD_BYTES = 768;
 
 export interface RecordFields {
   id: number;
@@ -39,5 +43,28 @@ export function fieldsOf(json: string): RecordFields {
     organisationId: parsed.organisation?.id,
     eventTypeId: parsed.event_type?.id,
     alert: parsed.alert === true,
+  };
+}
+
+/**
+ * The same fields from the record's bytes, decoding only its head: the engine writes `id`
+ * first and `alert` and `event_type` before `organisation`, so once the organisation is
+ * found, what was not found before it is not in the record. Undefined when the head does
+ * not settle it (not written by the engine, or a long head): use fieldsOf on the text.
+ */
+export function fieldsOfBytes(value: Buffer): RecordFields | undefined {
+  // latin1: one character per byte, and the bytes of a multi-byte UTF-8 character are never ASCII.
+  const head = value.toString('latin1', 0, Math.min(value.length, HEAD_BYTES));
+  const id = ENGINE_WRITTEN.exec(head)?.[1];
+  if (id === undefined) return undefined;
+  const organisation = ORGANISATION.exec(head);
+  if (!organisation) return undefined;
+  const before = head.slice(0, organisation.index);
+  const type = EVENT_TYPE.exec(before)?.[1];
+  return {
+    id: Number(id),
+    organisationId: Number(organisation[1]),
+    eventTypeId: type === undefined ? undefined : Number(type),
+    alert: ALERT.exec(before)?.[1] === 'true',
   };
 }

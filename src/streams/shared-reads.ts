@@ -13,7 +13,7 @@
  */
 import type { SinkRecord } from '../../connectors/sinks/types.js';
 import type { Topic } from '../log/types.js';
-import { fieldsOf } from './record-fields.js';
+import { fieldsOf, fieldsOfBytes } from './record-fields.js';
 
 export interface LaneEntry {
   record: SinkRecord;
@@ -33,7 +33,7 @@ export interface SharedReadsOptions {
   /** Most records and bytes read at once. */
   chunkRecords?: number;
   chunkBytes?: number;
-  /** Bytes of record text the cache keeps. */
+  /** Bytes of records the cache keeps. */
   cacheBytes?: number;
 }
 
@@ -91,20 +91,20 @@ export class SharedReads {
     const byOrganisation = new Map<number, LaneEntry[]>();
     let bytes = 0;
     for (const r of records) {
-      const json = r.value.toString('utf8');
-      bytes += json.length;
-      const { id, organisationId, eventTypeId, alert } = fieldsOf(json);
+      bytes += r.value.length;
+      const { id, organisationId, eventTypeId, alert } =
+        fieldsOfBytes(r.value) ?? fieldsOf(r.value.toString('utf8'));
       if (organisationId === undefined) continue;
-      const record: SinkRecord = {
+      const record = new LaneRecord(
         id,
-        topic: topic.name,
+        topic.name,
         partition,
-        offset: r.offset,
-        timestamp: r.timestamp,
-        key: r.key,
-        ...(eventTypeId === undefined ? {} : { eventTypeId }),
-        json,
-      };
+        r.offset,
+        r.timestamp,
+        r.key,
+        eventTypeId,
+        r.value,
+      );
       const own = byOrganisation.get(organisationId);
       if (own) own.push({ record, alert });
       else byOrganisation.set(organisationId, [{ record, alert }]);
@@ -161,6 +161,49 @@ export class SharedReads {
       if (last && (!victim || last.bytes > victim.chunk.bytes)) victim = { slot, chunk: last };
     }
     return victim;
+  }
+}
+
+/**
+ * A record as a lane hands it to a sink: its bytes as read from the log (a view, so kept
+ * records hold their chunk's buffer, which the cache holds anyway), its text decoded only
+ * when a sink asks for it.
+ */
+class LaneRecord implements SinkRecord {
+  private text: string | undefined;
+  readonly eventTypeId?: number;
+
+  constructor(
+    readonly id: number,
+    readonly topic: string,
+    readonly partition: number,
+    readonly offset: number,
+    readonly timestamp: number,
+    readonly key: string | null,
+    eventTypeId: number | undefined,
+    readonly bytes: Buffer,
+  ) {
+    if (eventTypeId !== undefined) this.eventTypeId = eventTypeId;
+  }
+
+  get json(): string {
+    this.text ??= this.bytes.toString('utf8');
+    return this.text;
+  }
+
+  /** Stored (a dead-lettered batch) as a plain record: its text, not its bytes. */
+  toJSON(): SinkRecord {
+    const { id, topic, partition, offset, timestamp, key, eventTypeId, json } = this;
+    return {
+      id,
+      topic,
+      partition,
+      offset,
+      timestamp,
+      key,
+      ...(eventTypeId === undefined ? {} : { eventTypeId }),
+      json,
+    };
   }
 }
 

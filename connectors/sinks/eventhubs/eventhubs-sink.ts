@@ -7,7 +7,14 @@
  * The SDK's retries are off (maxRetries 0): one write is one attempt, and the lane retries.
  */
 import { type EventData, type EventDataBatch, EventHubProducerClient } from '@azure/event-hubs';
-import { DeliveryError, type Sink, type SinkBatch, type SinkContext, type SinkRecord } from '../types.js';
+import {
+  DeliveryError,
+  recordBytes,
+  type Sink,
+  type SinkBatch,
+  type SinkContext,
+  type SinkRecord,
+} from '../types.js';
 import { type Classified, classify } from './classify.js';
 import { type EventHubsTarget, parseConnectionString, redact } from './connection-string.js';
 
@@ -199,7 +206,7 @@ function toEventData(batch: SinkBatch, record: SinkRecord): EventData {
   if (batch.recordType === 'events' && record.eventTypeId !== undefined)
     properties.event_type_id = record.eventTypeId;
   // A Buffer body goes out as one AMQP data section, byte for byte (anything else is JSON.stringified).
-  return { body: Buffer.from(record.json, 'utf8'), contentType: 'application/json', properties };
+  return { body: recordBytes(record), contentType: 'application/json', properties };
 }
 
 /**

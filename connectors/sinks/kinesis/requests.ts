@@ -3,7 +3,7 @@
  * batch order into requests that respect the API's limits. Pure: no I/O, no SDK client.
  */
 import type { PutRecordsRequestEntry } from '@aws-sdk/client-kinesis';
-import type { SinkRecord } from '../types.js';
+import { recordBytes, type SinkRecord } from '../types.js';
 
 /**
  * PutRecords limits that every stream accepts. The SDK's documentation now mentions records
@@ -67,7 +67,7 @@ export function planPutRecords(
       unsendable.push({ index, id: record.id, reason: `partition key of ${keyChars} characters` });
       return;
     }
-    const data = Buffer.from(record.json, 'utf8');
+    const data = recordBytes(record);
     const bytes = data.byteLength + Buffer.byteLength(key, 'utf8');
     if (bytes > limits.recordBytes) {
       unsendable.push({ index, id: record.id, reason: `${bytes} bytes with its partition key` });

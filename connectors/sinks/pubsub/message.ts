@@ -3,7 +3,7 @@
  * ordering key, and attributes that let subscriptions filter without parsing the body.
  */
 import type { Attributes } from '@google-cloud/pubsub';
-import type { SinkBatch, SinkRecord } from '../types.js';
+import { recordBytes, type SinkBatch, type SinkRecord } from '../types.js';
 
 export interface RecordMessage {
   data: Buffer;
@@ -22,7 +22,7 @@ export function recordMessage(record: SinkRecord, batch: SinkBatch): RecordMessa
     stream_id: batch.streamId,
   };
   if (record.eventTypeId !== undefined) attributes.event_type_id = String(record.eventTypeId);
-  const message: RecordMessage = { data: Buffer.from(record.json, 'utf8'), attributes };
+  const message: RecordMessage = { data: recordBytes(record), attributes };
   if (record.key) message.orderingKey = record.key;
   return message;
 }

@@ -1,4 +1,4 @@
-import type { SinkBatch } from '../types.js';
+import { recordBytes, type SinkBatch } from '../types.js';
 import type { WebhookConfig } from './config.js';
 import { SIGNATURE_HEADER, signatureHeaderValue } from './signature.js';
 
@@ -10,9 +10,18 @@ export const BATCH_HEADER = 'X-Data-Streamer-Batch';
  * or the bare object when the stream's batch size is 1 (`bare`, emnify's `size: 1`).
  */
 export function encodeBody(batch: SinkBatch): Buffer {
-  const texts = batch.records.map((r) => r.json);
-  return Buffer.from(batch.bare ? (texts[0] ?? '') : `[${texts.join(',')}]`, 'utf8');
+  const first = batch.records[0];
+  if (batch.bare) return first ? recordBytes(first) : Buffer.alloc(0);
+  const parts: Buffer[] = [OPEN];
+  for (const record of batch.records) parts.push(recordBytes(record), COMMA);
+  parts[parts.length - 1] = CLOSE;
+  if (parts.length === 1) parts.push(CLOSE);
+  return Buffer.concat(parts);
 }
+
+const OPEN = Buffer.from('[');
+const COMMA = Buffer.from(',');
+const CLOSE = Buffer.from(']');
 
 /**
  * Names the batch by where its first record sits on the output log, so a retried batch
