@@ -28,7 +28,7 @@ import { DataStreamerError } from '../util/errors.js';
 import { captureLines, Ingestor, pacedChunks } from './ingest.js';
 import { ORGANISATION_TOPICS, OrganisationRunner } from './organisation-runner.js';
 import { OUTPUT_TOPICS, type OutputTopic, PartitionProcessor } from './processor.js';
-import { StoreWriter } from './store-writer.js';
+import { type ShadowStoring, StoreWriter } from './store-writer.js';
 
 /** Raw records processed between two rounds of ClickHouse inserts. */
 const STORE_EVERY = 50_000;
@@ -53,6 +53,12 @@ export interface EngineOptions {
    * consumer group gets its share). Default: every partition, from the start.
    */
   assigned?: boolean;
+  /**
+   * A shadow run into the store of a running engine (src/lab/shadow.ts): insert tokens and
+   * dead-letter sources carry prefixes, and only aligned ranges are stored until the input
+   * has ended. Default: none, the engine owns its store.
+   */
+  shadow?: ShadowStoring;
 }
 
 /**
@@ -276,6 +282,8 @@ export class EmbeddedEngine {
       join(dataDir, 'store-intents'),
       // Only what this engine owns: two members never store one partition's range.
       (topic, partition) => engine?.owns(topic, partition) ?? false,
+      undefined,
+      options.shadow,
     );
     engine = new EmbeddedEngine(
       dataDir,

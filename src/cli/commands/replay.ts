@@ -1,9 +1,13 @@
-import { accessSync, constants, mkdirSync } from 'node:fs';
+import { accessSync, constants, mkdirSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
 import { replayIntoTopic } from '../../capture/into-kafka.js';
 import { openCapture } from '../../capture/reader.js';
-import { kafkaLogOptions, loadConfig } from '../../config/index.js';
+import { kafkaLogOptions, loadConfig, storeOptions } from '../../config/index.js';
+import { redactUrl } from '../../config/load.js';
 import { EmbeddedEngine } from '../../engine/engine.js';
 import { summarise } from '../../engine/summary.js';
+import { parseShadowMappings, type ShadowMapping, shadowReplay } from '../../lab/shadow.js';
 import { alternativeReference, whatIf } from '../../lab/whatif.js';
 import { formatWhatIf, whatIfJson, writeWhatIfReport } from '../../lab/whatif-report.js';
 import { openKafkaLog } from '../../log/kafka/log.js';
@@ -18,6 +22,7 @@ import { formatBar, formatCount, Progress } from '../progress.js';
 export const REPLAY_HELP = `Usage: data-streamer replay CAPTURE --data-dir DIR [--tariff FILE] [--speed max|N] [--partitions N] [--json]
        data-streamer replay CAPTURE --tariff FILE --diff [--report DIR] [--partitions N] [--json]
        data-streamer replay CAPTURE --config FILE [--speed max|N]
+       data-streamer replay CAPTURE --shadow ORG=SHADOW[,ORG=SHADOW...] --config FILE [--data-dir DIR] [--speed max|N] [--json]
 
 Runs a capture through the embedded engine to completion: the raw records go onto the
 durable input log, each partition is folded into connectivity events and rated usage
@@ -41,7 +46,14 @@ while it runs.
                      two temporary data dirs (their paths are printed)
   --config FILE      into Kafka: put the capture's records onto the raw topic of a running
                      distributed deployment (configuration of mode distributed, docs/distributed.md),
-                     partitioned by its reference data; its replicas process them; no --data-dir`;
+                     partitioned by its reference data; its replicas process them; no --data-dir
+  --shadow ORG=SHADOW,...
+                     with --config: replay the traffic of organisation ORG as a new organisation
+                     SHADOW (named "<name> (shadow)") into the ClickHouse server of the running
+                     deployment of FILE, beside its live data, which stays as it is; other
+                     organisations' records are skipped (docs/shadow-replay.md). The shadow run's
+                     log and state go to --data-dir DIR (default: a new temporary dir, printed);
+                     run again with the same DIR to resume`;
 
 export async function replayCommand(argv: string[]): Promise<number> {
   const { values, positionals } = parse(
@@ -56,6 +68,7 @@ export async function replayCommand(argv: string[]): Promise<number> {
       diff: { type: 'boolean' },
       report: { type: 'string' },
       config: { type: 'string' },
+      shadow: { type: 'string' },
     },
     'replay',
   );
@@ -67,6 +80,25 @@ export async function replayCommand(argv: string[]): Promise<number> {
   if (!file) throw new UsageError('replay: give the capture file to replay');
   const partitions = values.partitions ? parseInteger(values.partitions, '--partitions', 1, 512) : undefined;
   if (values.report !== undefined && !values.diff) throw new UsageError('replay: --report DIR needs --diff');
+  if (values.shadow !== undefined) {
+    if (values.diff || values.tariff || partitions)
+      throw new UsageError(
+        "replay: --shadow replays with the capture's tariffs and the deployment's partitions; leave out --diff, --tariff and --partitions",
+      );
+    const mappings = parseShadowMappings(values.shadow);
+    if (values.config === undefined)
+      throw new UsageError(
+        'replay: --shadow needs --config FILE, the configuration of the running deployment whose ClickHouse server gets the shadow organisations',
+      );
+    return shadowRun(file, mappings, values.config, {
+      ...(values['data-dir'] ? { dataDir: values['data-dir'] } : {}),
+      ...(values.speed !== undefined && values.speed !== 'max'
+        ? { speed: parseNumber(values.speed, '--speed', 0.001, 1_000_000) }
+        : {}),
+      json: Boolean(values.json),
+      quiet: Boolean(values.quiet),
+    });
+  }
   if (values.diff) {
     if (!values.tariff)
       throw new UsageError('replay: --diff needs --tariff FILE (the tariffs to compare with)');
@@ -243,4 +275,93 @@ async function intoKafka(
   } finally {
     await log.close();
   }
+}
+
+/** `replay CAPTURE --shadow ORG=SHADOW --config FILE`: shadow organisations in a running deployment's store. */
+async function shadowRun(
+  file: string,
+  mappings: ShadowMapping[],
+  configFile: string,
+  options: { dataDir?: string; speed?: number; json: boolean; quiet: boolean },
+): Promise<number> {
+  const config = loadConfig(configFile);
+  const store = storeOptions(config);
+  if (store.kind !== 'server' || !config.clickhouse)
+    throw new UsageError(
+      `replay: --shadow writes into the ClickHouse server of a running deployment, but --config ${configFile} is mode ${config.mode}: its store is the chDB inside the engine's data dir (${join(config.dataDir, 'clickhouse')}), which no second process can open while the engine runs. Give the configuration of a distributed deployment (mode distributed, clickhouse.url)`,
+    );
+  if (options.dataDir !== undefined && resolve(options.dataDir) === resolve(config.dataDir))
+    throw new UsageError(
+      `replay: --data-dir ${options.dataDir} is the deployment's own dataDir; the shadow run needs a directory of its own`,
+    );
+  const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), 'data-streamer-shadow-'));
+  if (options.dataDir === undefined)
+    console.error(
+      `replay: the shadow run's data dir is ${dataDir} (--data-dir ${dataDir} resumes or repeats it)`,
+    );
+  const storeName = `ClickHouse ${redactUrl(config.clickhouse.url)} database ${config.clickhouse.database}`;
+  const progress = new Progress(!options.quiet && !options.json);
+  const began = performance.now();
+  const result = await shadowReplay({
+    capture: file,
+    mappings,
+    store,
+    storeName,
+    dataDir,
+    partitions: config.partitions,
+    ...(options.speed === undefined ? {} : { speed: options.speed }),
+    onProgress: (p) =>
+      progress.update(() => {
+        const seconds = (performance.now() - began) / 1000;
+        const virtual =
+          p.virtualTime === null ? '-' : new Date(p.virtualTime).toISOString().slice(0, 19).replace('T', ' ');
+        return `shadow replay  virtual ${virtual}  ${formatCount(p.processed)} records  ${formatCount(p.skipped)} skipped  ${formatCount(p.processed / Math.max(seconds, 1e-3))}/s`;
+      }),
+  });
+  progress.done();
+  const seconds = (performance.now() - began) / 1000;
+  const { summary, skipped } = result;
+  if (options.json) {
+    const { records_in, ...outputs } = summary;
+    console.log(
+      JSON.stringify(
+        {
+          capture: file,
+          store: { url: redactUrl(config.clickhouse.url), database: config.clickhouse.database },
+          data_dir: dataDir,
+          organisations: result.organisations,
+          records_in,
+          skipped,
+          ...outputs,
+          ingested_now: result.progress.ingested,
+          seconds,
+        },
+        null,
+        2,
+      ),
+    );
+    return 0;
+  }
+  const list = (m: Record<string, number | string>) =>
+    Object.entries(m)
+      .map(([k, v]) => `${k}: ${typeof v === 'number' ? formatCount(v) : v}`)
+      .join(', ') || 'none';
+  console.log(
+    [
+      `Replayed ${file} as shadow organisations into ${storeName} (${formatCount(result.progress.ingested)} records new, ${formatCount(result.progress.processed)} processed in ${seconds.toFixed(2)} s)`,
+      ...result.organisations.map(
+        (o) => `  shadow            ${o.id} ${o.name} -> ${o.shadow.id} ${o.shadow.name}`,
+      ),
+      `  data dir          ${dataDir}`,
+      `  records in        ${formatCount(summary.records_in)}`,
+      `  skipped           ${formatCount(skipped.records)}: other organisations ${list(skipped.by_organisation)}; no organisation ${formatCount(skipped.without_organisation)}`,
+      `  dead letters      ${list(summary.dead_letters)}`,
+      `  repeats skipped   ${formatCount(summary.duplicates_skipped)}`,
+      `  events            ${list(summary.events)}`,
+      `  usage records     data ${formatCount(summary.usage_records.data)}, SMS ${formatCount(summary.usage_records.sms)}`,
+      `  cost              ${list(summary.cost)}`,
+      `  enforcement       ${formatCount(summary.enforcement_commands)} commands, kept in the data dir (a shadow has no core)`,
+    ].join('\n'),
+  );
+  return 0;
 }
