@@ -5,6 +5,7 @@
  */
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { recordIds } from './record-ids.js';
 
 let records = 0;
 let requests = 0;
@@ -20,14 +21,16 @@ const server = createServer((req, res) => {
   const chunks: Buffer[] = [];
   req.on('data', (c: Buffer) => chunks.push(c));
   req.on('end', () => {
-    const body = Buffer.concat(chunks).toString('utf8');
+    const body = Buffer.concat(chunks);
     const now = Date.now();
     requests++;
-    // Parsed whole: event details hold lists of objects with ids of their own (operators'
-    // tapcodes), which a text scan for '[{"id":' or ',{"id":' would count as records.
-    const parsed = JSON.parse(body) as { id: number } | { id: number }[];
-    for (const record of Array.isArray(parsed) ? parsed : [parsed]) {
-      acked.push(record.id, now);
+    // Top-level ids only: event details hold lists of objects with ids of their own
+    // (operators' tapcodes), which a plain text search would count as records.
+    const ids =
+      recordIds(body) ??
+      [JSON.parse(body.toString('utf8')) as { id: number } | { id: number }[]].flat().map((r) => r.id);
+    for (const id of ids) {
+      acked.push(id, now);
       records++;
     }
     res.writeHead(200).end();
