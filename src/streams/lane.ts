@@ -195,7 +195,7 @@ export class Lane {
   /** Resolves once everything on the log up to now has been delivered (or the lane failed or stopped). */
   async caughtUp(): Promise<void> {
     while (!this.failed && !this.abort.signal.aborted && !(this.idle && (await this.lag()).records === 0))
-      await sleep(this.options.pollMs);
+      await sleep(Math.min(this.options.pollMs, 20));
   }
 
   lag(): Promise<{ records: number; seconds: number }> {
