@@ -12,8 +12,8 @@
  * chunk is never stale; the log's end only adds chunks.
  */
 import type { SinkRecord } from '../../connectors/sinks/types.js';
-import type { Topic } from '../log/types.js';
-import { fieldsOf, fieldsOfBytes } from './record-fields.js';
+import type { LogRecord, Topic } from '../log/types.js';
+import { fieldsOf, fieldsOfBytes, type RecordFields } from './record-fields.js';
 
 export interface LaneEntry {
   record: SinkRecord;
@@ -88,26 +88,42 @@ export class SharedReads {
     const records = await topic.read(partition, from, this.chunkRecords, this.chunkBytes);
     const last = records.at(-1);
     if (!last) return undefined;
+    // Each organisation's records are copied into one buffer of their own: a lane's batch
+    // then holds only its organisation's bytes, never the whole chunk the log read (with
+    // many organisations, a batch spans many chunks).
+    const found = new Map<number, { record: LogRecord; fields: RecordFields }[]>();
+    for (const record of records) {
+      const fields = fieldsOfBytes(record.value) ?? fieldsOf(record.value.toString('utf8'));
+      if (fields.organisationId === undefined) continue;
+      const own = found.get(fields.organisationId);
+      if (own) own.push({ record, fields });
+      else found.set(fields.organisationId, [{ record, fields }]);
+    }
     const byOrganisation = new Map<number, LaneEntry[]>();
     let bytes = 0;
-    for (const r of records) {
-      bytes += r.value.length;
-      const { id, organisationId, eventTypeId, alert } =
-        fieldsOfBytes(r.value) ?? fieldsOf(r.value.toString('utf8'));
-      if (organisationId === undefined) continue;
-      const record = new LaneRecord(
-        id,
-        topic.name,
-        partition,
-        r.offset,
-        r.timestamp,
-        r.key,
-        eventTypeId,
-        r.value,
+    for (const [organisation, own] of found) {
+      const buffer = Buffer.allocUnsafe(own.reduce((n, { record }) => n + record.value.length, 0));
+      bytes += buffer.length;
+      let at = 0;
+      byOrganisation.set(
+        organisation,
+        own.map(({ record: r, fields: { id, eventTypeId, alert } }) => {
+          const start = at;
+          at += r.value.copy(buffer, at);
+          const view = buffer.subarray(start, at);
+          const record = new LaneRecord(
+            id,
+            topic.name,
+            partition,
+            r.offset,
+            r.timestamp,
+            r.key,
+            eventTypeId,
+            view,
+          );
+          return { record, alert };
+        }),
       );
-      const own = byOrganisation.get(organisationId);
-      if (own) own.push({ record, alert });
-      else byOrganisation.set(organisationId, [{ record, alert }]);
     }
     const chunk: SharedChunk = { from, to: last.offset + 1, byOrganisation, bytes };
     this.keep(slot, chunk);
@@ -165,9 +181,8 @@ export class SharedReads {
 }
 
 /**
- * A record as a lane hands it to a sink: its bytes as read from the log (a view, so kept
- * records hold their chunk's buffer, which the cache holds anyway), its text decoded only
- * when a sink asks for it.
+ * A record as a lane hands it to a sink: its bytes (a view into its organisation's buffer
+ * of the chunk), its text decoded only when a sink asks for it.
  */
 class LaneRecord implements SinkRecord {
   private text: string | undefined;
