@@ -16,7 +16,7 @@ import type {
 import type { Directory } from '../reference/directory.js';
 import type { Country, Operator, Ratezone, Tariff } from '../reference/types.js';
 import { formatDecimal } from './decimal.js';
-import { buildEvent, type EventSpec, type EventSubject, isoTime } from './events.js';
+import { buildEvent, type EventSpec, type EventSubject, eventOf, isoMonth, isoTime } from './events.js';
 import { MAX_SUB, outputId } from './ids.js';
 import {
   countEndpointUsage,
@@ -27,7 +27,7 @@ import {
   newEndpointLimits,
   rollEndpointMonth,
 } from './limits.js';
-import { CURRENCIES, type EmnifyEvent, type EmnifyUsageRecord } from './output.js';
+import { CURRENCIES, type EmnifyEvent, type EmnifyUsageRecord, type EventEndpoint } from './output.js';
 import { advanceQuota, applyQuotaCommand, consumeQuota, type Quota, type QuotaEffect } from './quota.js';
 import { type RatedSlice, rateData, rateSms } from './rating.js';
 import { sessionId } from './session-id.js';
@@ -319,7 +319,32 @@ export class PartitionFold {
   }
 
   private event(out: FoldOutputs, input: Input, spec: Omit<EventSpec, 'id'>): void {
-    out.events.push(buildEvent({ ...spec, id: input.nextId() }));
+    out.events.push(eventOf(input.nextId(), spec));
+  }
+
+  /** An event the network reports about a signaling record: a warning when it was rejected. */
+  private networkEvent(
+    out: FoldOutputs,
+    input: Input,
+    record: SignalingRecord,
+    subject: EventSubject,
+    rejected: boolean,
+    type: EventSpec['type'],
+    description: string,
+    detail?: Record<string, unknown>,
+  ): void {
+    out.events.push(
+      eventOf(input.nextId(), {
+        time: record.timestamp,
+        subject,
+        type,
+        source: 'NETWORK',
+        severity: rejected ? 'WARN' : 'INFO',
+        alert: rejected,
+        description,
+        detail,
+      }),
+    );
   }
 
   // ---- signaling ------------------------------------------------------------------------
@@ -339,10 +364,6 @@ export class PartitionFold {
     const device = this.deviceState(ref.index);
     const where = `${net.operator.name} (${net.country.name})`;
     const accepted = record.result === 'ACCEPTED';
-    const cause = (record.cause ?? 'UNKNOWN').toLowerCase().replace(/_/g, ' ');
-    const base = { time: record.timestamp, subject };
-    const rejected = { ...base, source: 'NETWORK' as const, severity: 'WARN' as const, alert: true };
-    const info = { ...base, source: 'NETWORK' as const, severity: 'INFO' as const, alert: false };
 
     if (accepted && record.type !== 'PURGE_LOCATION' && record.type !== 'PURGE_GPRS_LOCATION') {
       device.operatorId = net.operator.id;
@@ -357,20 +378,14 @@ export class PartitionFold {
         const type = record.type;
         const what = type === 'UPDATE_LOCATION' ? 'Location update' : 'GPRS location update';
         if (!accepted) {
-          this.event(out, input, {
-            ...rejected,
-            type,
-            description: `${what} rejected in ${where}: ${cause}.`,
-          });
+          const description = `${what} rejected in ${where}: ${causeText(record.cause)}.`;
+          this.networkEvent(out, input, record, subject, true, type, description);
           return;
         }
         if (device.connectivity === 'Offline') device.connectivity = 'Attached';
-        this.event(out, input, {
-          ...info,
-          type,
-          description: `${what} in ${where}${record.network_node ? ` via ${type === 'UPDATE_LOCATION' ? 'VLR' : 'SGSN'} ${record.network_node}` : ''}.`,
-          detail: operatorDetail(net.operator, net.country),
-        });
+        const description = `${what} in ${where}${record.network_node ? ` via ${type === 'UPDATE_LOCATION' ? 'VLR' : 'SGSN'} ${record.network_node}` : ''}.`;
+        const detail = operatorDetail(net.operator, net.country);
+        this.networkEvent(out, input, record, subject, false, type, description, detail);
         return;
       }
       case 'CREATE_PDP_CONTEXT':
@@ -383,21 +398,17 @@ export class PartitionFold {
         if (device.sessions.size === 0 && device.connectivity === 'Online') device.connectivity = 'Attached';
         const rx = session?.rx ?? 0n;
         const tx = session?.tx ?? 0n;
-        this.event(out, input, {
-          ...info,
-          type: 'DELETE_PDP_CONTEXT',
-          description: `PDP Context deleted${record.cause ? ` (${cause})` : ''}.`,
-          detail: {
-            ...(session?.detail ?? operatorDetail(net.operator, net.country)),
-            session_id:
-              session?.sessionId ?? sessionId(record.gateway_address ?? '', record.charging_id ?? 0),
-            volume: {
-              total: Number(bytesToMb(rx + tx)),
-              rx: Number(bytesToMb(rx)),
-              tx: Number(bytesToMb(tx)),
-            },
-          },
-        });
+        const description = `PDP Context deleted${record.cause ? ` (${causeText(record.cause)})` : ''}.`;
+        // The session's detail is kept as it is (the state holds it): a copy gets the additions.
+        const detail = session ? { ...session.detail } : operatorDetail(net.operator, net.country);
+        detail.session_id =
+          session?.sessionId ?? sessionId(record.gateway_address ?? '', record.charging_id ?? 0);
+        detail.volume = {
+          total: Number(bytesToMb(rx + tx)),
+          rx: Number(bytesToMb(rx)),
+          tx: Number(bytesToMb(tx)),
+        };
+        this.networkEvent(out, input, record, subject, false, 'DELETE_PDP_CONTEXT', description, detail);
         return;
       }
       case 'PURGE_LOCATION':
@@ -405,11 +416,15 @@ export class PartitionFold {
         // A purged device has no registration and no sessions left.
         device.sessions.clear();
         device.connectivity = 'Offline';
-        this.event(out, input, {
-          ...info,
-          type: record.type,
-          description: `${record.type === 'PURGE_LOCATION' ? 'Location' : 'GPRS location'} purged by ${where}${record.cause ? ` (${cause})` : ''}.`,
-        });
+        this.networkEvent(
+          out,
+          input,
+          record,
+          subject,
+          false,
+          record.type,
+          `${record.type === 'PURGE_LOCATION' ? 'Location' : 'GPRS location'} purged by ${where}${record.cause ? ` (${causeText(record.cause)})` : ''}.`,
+        );
         return;
     }
   }
@@ -437,39 +452,38 @@ export class PartitionFold {
       });
       return;
     }
-    const endpoint = this.dir.endpoint(ref.index);
-    const zone = this.dir.ratezoneFor(endpoint.tariff_profile_id, net.operator.id);
-    const tariff = this.dir.tariff(this.dir.tariffProfile(endpoint.tariff_profile_id)?.tariff_id ?? -1);
+    const tariffProfileId = this.dir.tariffProfileIdOf(ref.index);
+    const zone = this.dir.ratezoneFor(tariffProfileId, net.operator.id);
+    const tariff = this.dir.tariff(this.dir.tariffProfile(tariffProfileId)?.tariff_id ?? -1);
     const id = sessionId(record.gateway_address ?? '', record.charging_id ?? 0);
-    const detail = {
-      ...operatorDetail(net.operator, net.country),
-      pdp_context: {
-        pdp_context_id: record.charging_id,
-        tunnel_created: isoTime(record.timestamp).slice(0, 19),
-        gtp_version: 1,
-        ggsn_control_plane_ip_address: record.gateway_address,
-        ggsn_data_plane_ip_address: record.gateway_address,
-        sgsn_control_plane_ip_address: record.network_node,
-        sgsn_data_plane_ip_address: record.network_node,
-        region: this.dir.serviceProfileOf(ref.index).breakout_region ?? null,
-        breakout_ip: null,
-        apn: record.apn,
-        nsapi: record.nsapi,
-        ue_ip_address: record.pdp_address,
-        imeisv: record.imeisv,
-        imsi: record.imsi,
-        mcc: record.visited_mcc,
-        mnc: record.visited_mnc,
-        lac: record.lac,
-        sac: null,
-        rac: null,
-        ci: record.cell_id,
-        rat_type: record.rat_type,
-        operator_id: String(net.operator.id),
-        tariff_profile_id: String(endpoint.tariff_profile_id),
-        ratezone_id: zone ? String(zone.id) : null,
-        tariff_id: tariff ? String(tariff.id) : null,
-      },
+    // A fresh object: pdp_context goes after the operator's fields, as a spread would put it.
+    const detail = operatorDetail(net.operator, net.country);
+    detail.pdp_context = {
+      pdp_context_id: record.charging_id,
+      tunnel_created: isoTime(record.timestamp).slice(0, 19),
+      gtp_version: 1,
+      ggsn_control_plane_ip_address: record.gateway_address,
+      ggsn_data_plane_ip_address: record.gateway_address,
+      sgsn_control_plane_ip_address: record.network_node,
+      sgsn_data_plane_ip_address: record.network_node,
+      region: this.dir.serviceProfileOf(ref.index).breakout_region ?? null,
+      breakout_ip: null,
+      apn: record.apn,
+      nsapi: record.nsapi,
+      ue_ip_address: record.pdp_address,
+      imeisv: record.imeisv,
+      imsi: record.imsi,
+      mcc: record.visited_mcc,
+      mnc: record.visited_mnc,
+      lac: record.lac,
+      sac: null,
+      rac: null,
+      ci: record.cell_id,
+      rat_type: record.rat_type,
+      operator_id: String(net.operator.id),
+      tariff_profile_id: String(tariffProfileId),
+      ratezone_id: zone ? String(zone.id) : null,
+      tariff_id: tariff ? String(tariff.id) : null,
     };
     device.sessions.set(`${record.gateway_address}/${record.charging_id}`, {
       sessionId: id,
@@ -503,12 +517,12 @@ export class PartitionFold {
     input: Input,
     out: FoldOutputs,
   ) {
-    const endpoint = this.dir.endpoint(index);
-    const profile = this.dir.tariffProfile(endpoint.tariff_profile_id);
+    const tariffProfileId = this.dir.tariffProfileIdOf(index);
+    const profile = this.dir.tariffProfile(tariffProfileId);
     const tariff = profile && this.dir.tariff(profile.tariff_id);
-    const zone = this.dir.ratezoneFor(endpoint.tariff_profile_id, operator.id);
-    if (tariff && zone) return { tariff, zone, endpoint };
-    const reason = `${what} in ${operator.name} (${country.name}), which no ratezone of tariff profile ${endpoint.tariff_profile_id} covers: not rated`;
+    const zone = this.dir.ratezoneFor(tariffProfileId, operator.id);
+    if (tariff && zone) return { tariff, zone };
+    const reason = `${what} in ${operator.name} (${country.name}), which no ratezone of tariff profile ${tariffProfileId} covers: not rated`;
     this.event(out, input, {
       time,
       subject: subjectOf(this.dir, index, slot),
@@ -540,9 +554,9 @@ export class PartitionFold {
       );
       return;
     }
-    const times = [cdr.recordOpeningTime, cdr.timeOfFirstUsage];
     if (
-      times.some((t) => t < EARLIEST || t >= LATEST) ||
+      outsideRange(cdr.recordOpeningTime) ||
+      outsideRange(cdr.timeOfFirstUsage) ||
       cdr.recordOpeningTime > cdr.timeOfLastUsage ||
       cdr.timeOfFirstUsage > cdr.timeOfLastUsage
     ) {
@@ -586,8 +600,8 @@ export class PartitionFold {
       session.tx += tx;
     }
     // Counted in the month of its own usage time, even when it arrives late.
-    const month = isoTime(cdr.timeOfLastUsage).slice(0, 7);
-    const counter = `${covered.endpoint.id}/${covered.zone.id}/${month}`;
+    const month = isoMonth(cdr.timeOfLastUsage);
+    const counter = `${this.dir.endpointId(ref.index)}/${covered.zone.id}/${month}`;
     const rated = rateData({
       tariff: covered.tariff,
       zone: covered.zone,
@@ -604,17 +618,15 @@ export class PartitionFold {
       input,
       out,
     );
-    for (const slice of rated.slices) {
-      out.usage.push(
-        this.usage(input, ref, net, covered.tariff, covered.zone, slice, {
-          traffic: 'data',
-          start: cdr.recordOpeningTime,
-          end: cdr.timeOfLastUsage,
-          session: session?.sessionId ?? sessionId(cdr.pGWAddress, cdr.chargingID),
-          mnc: plmn.slice(3),
-        }),
-      );
-    }
+    const what = {
+      traffic: 'data' as const,
+      start: cdr.recordOpeningTime,
+      end: cdr.timeOfLastUsage,
+      session: session?.sessionId ?? sessionId(cdr.pGWAddress, cdr.chargingID),
+      mnc: plmn.slice(3),
+    };
+    for (const slice of rated.slices)
+      out.usage.push(this.usage(input, ref, net, covered.tariff, covered.zone, slice, what));
   }
 
   private sms(record: SmsRecord, input: Input, out: FoldOutputs): void {
@@ -683,21 +695,16 @@ export class PartitionFold {
       : { total: '1', rx: String(slice.rxBytes), tx: String(slice.txBytes) };
     const record: EmnifyUsageRecord = {
       id: input.nextId(),
-      traffic_type: data ? { id: 5, description: 'Data' } : { id: 6, description: 'SMS' },
+      traffic_type: data ? DATA_TRAFFIC : SMS_TRAFFIC,
       start_timestamp: isoTime(what.start),
       end_timestamp: isoTime(what.end),
       organisation: subject.organisation,
-      endpoint: { ...endpoint, balance: null },
+      endpoint: withBalance(endpoint),
       sim,
       imsi_id: imsi.id,
       imsi: imsi.imsi,
-      operator: {
-        id: net.operator.id,
-        name: net.operator.name,
-        mnc: what.mnc,
-        country: { id: net.country.id, mcc: net.country.mcc, name: net.country.name },
-      },
-      tariff: { id: tariff.id, name: tariff.name, ratezone: { id: zone.id, name: zone.name } },
+      operator: usageOperator(net.operator, net.country, what.mnc),
+      tariff: usageTariff(tariff, zone),
       volume,
       cost: formatDecimal(slice.cost),
       currency: CURRENCIES[tariff.currency],
@@ -943,6 +950,86 @@ export class PartitionFold {
       cause_event_id: causeEventId,
     });
   }
+}
+
+const DATA_TRAFFIC = { id: 5, description: 'Data' };
+const SMS_TRAFFIC = { id: 6, description: 'SMS' };
+
+/**
+ * The endpoint of a usage record: the subject's endpoint with balance null. Subjects are
+ * immutable and cached (subject.ts), so one copy per subject endpoint serves every record.
+ */
+const withBalanceCache = new WeakMap<EventEndpoint, EmnifyUsageRecord['endpoint']>();
+function withBalance(endpoint: EventEndpoint): EmnifyUsageRecord['endpoint'] {
+  let copy = withBalanceCache.get(endpoint);
+  if (!copy) {
+    copy = { ...endpoint, balance: null };
+    withBalanceCache.set(endpoint, copy);
+  }
+  return copy;
+}
+
+/**
+ * The operator and tariff parts of usage records, one object per operator/network code and
+ * per tariff/ratezone (made again should the reference data they copy change): fewer
+ * objects, and output-json.ts writes each once.
+ */
+const usageOperators = new WeakMap<Operator, Map<string, EmnifyUsageRecord['operator']>>();
+function usageOperator(operator: Operator, country: Country, mnc: string): EmnifyUsageRecord['operator'] {
+  let byMnc = usageOperators.get(operator);
+  if (!byMnc) {
+    byMnc = new Map();
+    usageOperators.set(operator, byMnc);
+  }
+  let value = byMnc.get(mnc);
+  if (
+    !value ||
+    value.name !== operator.name ||
+    value.id !== operator.id ||
+    value.country.id !== country.id ||
+    value.country.mcc !== country.mcc ||
+    value.country.name !== country.name
+  ) {
+    value = {
+      id: operator.id,
+      name: operator.name,
+      mnc,
+      country: { id: country.id, mcc: country.mcc, name: country.name },
+    };
+    byMnc.set(mnc, value);
+  }
+  return value;
+}
+
+const usageTariffs = new WeakMap<Tariff, WeakMap<Ratezone, EmnifyUsageRecord['tariff']>>();
+function usageTariff(tariff: Tariff, zone: Ratezone): EmnifyUsageRecord['tariff'] {
+  let byZone = usageTariffs.get(tariff);
+  if (!byZone) {
+    byZone = new WeakMap();
+    usageTariffs.set(tariff, byZone);
+  }
+  let value = byZone.get(zone);
+  if (
+    !value ||
+    value.name !== tariff.name ||
+    value.id !== tariff.id ||
+    value.ratezone.id !== zone.id ||
+    value.ratezone.name !== zone.name
+  ) {
+    value = { id: tariff.id, name: tariff.name, ratezone: { id: zone.id, name: zone.name } };
+    byZone.set(zone, value);
+  }
+  return value;
+}
+
+/** A timestamp no record of ours can have (NaN is let through, as it always was). */
+function outsideRange(time: number): boolean {
+  return time < EARLIEST || time >= LATEST;
+}
+
+/** A signaling cause as words: "ROAMING_NOT_ALLOWED" -> "roaming not allowed". */
+function causeText(cause: string | null): string {
+  return (cause ?? 'UNKNOWN').toLowerCase().replace(/_/g, ' ');
 }
 
 /** When a quota next changes by itself: its expiry, or the next midnight UTC if it refills. */

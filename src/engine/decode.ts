@@ -36,8 +36,11 @@ export function decodeRaw(value: Buffer): Decoded {
     };
   }
   const rawKind = kind as RawKind;
+  const type = avroType(RAW_KIND_SCHEMA[rawKind]);
+  // The quick check first; the one that names every problem only for a record that fails it.
+  if (type.isValid(record)) return { ok: true, raw: { kind: rawKind, record } as RawRecord };
   const problems: string[] = [];
-  avroType(RAW_KIND_SCHEMA[rawKind]).isValid(record, {
+  type.isValid(record, {
     errorHook: (path, value) =>
       problems.push(`${path.join('.') || 'record'} (got ${JSON.stringify(value)?.slice(0, 40)})`),
   });

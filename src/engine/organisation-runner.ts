@@ -10,7 +10,9 @@ import { join } from 'node:path';
 import { parseDecimal } from '../core/decimal.js';
 import type { RatedUsage } from '../core/fold.js';
 import { OrganisationStage, type OrganisationStageOutputs } from '../core/organisation-stage.js';
-import { toJson, usageFromJson } from '../core/output.js';
+import { type EmnifyUsageRecord, usageFromJson } from '../core/output.js';
+import { readUsageFacts } from '../core/output-facts.js';
+import { eventBytes } from '../core/output-json.js';
 import type { LogRecord, Topic } from '../log/types.js';
 import type { Directory } from '../reference/directory.js';
 import { readSnapshot, writeSnapshot } from './snapshot.js';
@@ -36,6 +38,48 @@ interface Head {
 }
 
 const ID = /^\{"id":(\d+)/;
+const ID_PREFIX = Buffer.from('{"id":');
+
+/** The id a record's text starts with (0 if none), read from its first 40 bytes. */
+function leadingId(value: Buffer): number {
+  let at = 0;
+  while (at < ID_PREFIX.length && value[at] === ID_PREFIX[at]) at++;
+  if (at === ID_PREFIX.length) {
+    let id = 0;
+    for (; at < Math.min(value.length, 40); at++) {
+      const digit = (value[at] as number) - 0x30;
+      if (digit < 0 || digit > 9) break;
+      id = id * 10 + digit;
+    }
+    // Up to 15 digits the sum is exact; longer ones are read as the text they are.
+    if (at > ID_PREFIX.length && at - ID_PREFIX.length <= 15) return id;
+  }
+  return Number(ID.exec(value.toString('utf8', 0, 40))?.[1] ?? 0);
+}
+
+/**
+ * What the stage needs of a usage record on the log: its organisation, currency, exact cost
+ * and end time (the stage reads nothing else of `record`). Read by key without parsing
+ * the whole text; a text that is not as usageBytes writes it is parsed in full.
+ */
+function ratedOf(value: Buffer): RatedUsage {
+  const facts = readUsageFacts(value);
+  if (!facts) {
+    const usage = usageFromJson(value.toString('utf8'));
+    return {
+      record: usage,
+      organisationId: usage.organisation.id,
+      currency: usage.currency.code,
+      cost: parseDecimal(usage.cost),
+    } as RatedUsage;
+  }
+  return {
+    record: { end_timestamp: facts.endTimestamp } as EmnifyUsageRecord,
+    organisationId: facts.organisationId,
+    currency: facts.currency,
+    cost: parseDecimal(facts.cost),
+  } as RatedUsage;
+}
 
 export class OrganisationRunner {
   private stage: OrganisationStage;
@@ -94,15 +138,7 @@ export class OrganisationRunner {
       const record = best.buffer.shift() as LogRecord;
       this.cursors[best.partition] = record.offset + 1;
       if (best.buffer.length > 0) this.setHead(best);
-      const json = record.value.toString('utf8');
-      const usage = usageFromJson(json);
-      const rated = {
-        record: usage,
-        organisationId: usage.organisation.id,
-        currency: usage.currency.code,
-        cost: parseDecimal(usage.cost),
-      } as RatedUsage;
-      this.stage.apply(rated, 0, this.merged++, out);
+      this.stage.apply(ratedOf(record.value), 0, this.merged++, out);
       count++;
       if (out.enforcement.length + out.events.length >= 10_000) await this.commit(out);
     }
@@ -120,14 +156,14 @@ export class OrganisationRunner {
   private setHead(head: Head): void {
     const first = head.buffer[0] as LogRecord;
     head.time = first.timestamp;
-    head.id = Number(ID.exec(first.value.toString('utf8', 0, 40))?.[1] ?? 0);
+    head.id = leadingId(first.value);
   }
 
   private async commit(out: OrganisationStageOutputs): Promise<void> {
     const values: Record<OrgTopic, { key: string | null; value: Buffer; timestamp: number }[]> = {
       'organisation-events': out.events.map((e) => ({
         key: String(e.organisation.id),
-        value: Buffer.from(toJson(e)),
+        value: eventBytes(e),
         timestamp: Date.parse(e.timestamp),
       })),
       'organisation-enforcement': out.enforcement.map((c) => ({

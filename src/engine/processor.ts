@@ -15,7 +15,7 @@ import {
   type PartitionState,
 } from '../core/fold.js';
 import { outputId } from '../core/ids.js';
-import { toJson } from '../core/output.js';
+import { eventBytes, usageBytes } from '../core/output-json.js';
 import type { Topic } from '../log/types.js';
 import type { Directory } from '../reference/directory.js';
 import { decodeRaw } from './decode.js';
@@ -33,6 +33,17 @@ interface Snapshot {
   /** End offset of every output topic when the snapshot was taken. */
   outputEnd: Record<OutputTopic, number>;
   state: PartitionState;
+}
+
+/** Date.parse, remembering the last text: the outputs of one input mostly share their time. */
+let lastTimeText = '';
+let lastTime = Number.NaN;
+function parseTime(text: string): number {
+  if (text !== lastTimeText) {
+    lastTime = Date.parse(text);
+    lastTimeText = text;
+  }
+  return lastTime;
 }
 
 export interface ProcessorStats {
@@ -129,7 +140,8 @@ export class PartitionProcessor {
           reason_code: decoded.code,
           reason: decoded.reason,
         });
-      for (const dl of out.deadLetters.slice(before)) {
+      for (let i = before; i < out.deadLetters.length; i++) {
+        const dl = out.deadLetters[i] as FoldOutputs['deadLetters'][number];
         deadLetters.push({
           key: null,
           timestamp: record.timestamp,
@@ -189,13 +201,13 @@ export class PartitionProcessor {
     const values: Record<OutputTopic, { key: string | null; value: Buffer; timestamp: number }[]> = {
       events: out.events.map((e) => ({
         key: e.endpoint ? String(e.endpoint.id) : null,
-        value: Buffer.from(toJson(e)),
-        timestamp: Date.parse(e.timestamp),
+        value: eventBytes(e),
+        timestamp: parseTime(e.timestamp),
       })),
       usage: out.usage.map((u) => ({
         key: String(u.endpointId),
-        value: Buffer.from(toJson(u.record)),
-        timestamp: Date.parse(u.record.end_timestamp),
+        value: usageBytes(u.record),
+        timestamp: parseTime(u.record.end_timestamp),
       })),
       enforcement: out.enforcement.map((c) => ({
         key: String(c.endpoint_id),

@@ -1,10 +1,13 @@
 /**
  * What a data directory holds, read from the output log: records in, dead letters by
  * reason, events by type, usage records, and cost totals per currency summed exactly.
+ * Events and usage records are read by key (output-facts.ts) rather than parsed whole; a
+ * record not written the usual way is parsed as before.
  */
 import { formatDecimal, parseDecimal } from '../core/decimal.js';
+import { readEventType, readUsageFacts } from '../core/output-facts.js';
+import { topicRecords } from '../log/read.js';
 import type { EmbeddedEngine } from './engine.js';
-import { topicValues } from './topic-values.js';
 
 export interface EngineSummary {
   records_in: number;
@@ -16,12 +19,28 @@ export interface EngineSummary {
   enforcement_commands: number;
 }
 
-const values = (engine: EmbeddedEngine, topic: Parameters<EmbeddedEngine['outputTopic']>[0]) =>
-  topicValues(engine.outputTopic(topic));
+type TopicName = Parameters<EmbeddedEngine['outputTopic']>[0];
+
+async function* values(engine: EmbeddedEngine, topic: TopicName): AsyncGenerator<Buffer> {
+  for await (const record of topicRecords(engine.outputTopic(topic))) yield record.value;
+}
+
+async function count(engine: EmbeddedEngine, topic: TopicName): Promise<number> {
+  let n = 0;
+  for await (const _ of topicRecords(engine.outputTopic(topic))) n++;
+  return n;
+}
 
 const COST = /"cost":(-?\d+(?:\.\d+)?)/;
 const CURRENCY = /"currency":\{"id":\d+,"code":"([A-Z]{3})"/;
 const TRAFFIC = /"traffic_type":\{"id":(\d+)/;
+
+function eventKey(value: Buffer): string {
+  const type =
+    readEventType(value) ??
+    (JSON.parse(value.toString('utf8')) as { event_type: { id: number; description: string } }).event_type;
+  return `${type.id} ${type.description}`;
+}
 
 export async function summarise(engine: EmbeddedEngine): Promise<EngineSummary> {
   const summary: EngineSummary = {
@@ -37,30 +56,39 @@ export async function summarise(engine: EmbeddedEngine): Promise<EngineSummary> 
     summary.records_in += processor.offset;
     summary.duplicates_skipped += processor.stats.duplicates;
   }
-  for await (const json of values(engine, 'organisation-events')) {
-    const event = JSON.parse(json) as { event_type: { id: number; description: string } };
-    const key = `${event.event_type.id} ${event.event_type.description}`;
-    summary.events[key] = (summary.events[key] ?? 0) + 1;
-  }
-  for await (const _ of values(engine, 'organisation-enforcement')) summary.enforcement_commands++;
-  for await (const json of values(engine, 'events')) {
-    const event = JSON.parse(json) as { event_type: { id: number; description: string } };
-    const key = `${event.event_type.id} ${event.event_type.description}`;
-    summary.events[key] = (summary.events[key] ?? 0) + 1;
+  for (const topic of ['organisation-events', 'events'] as const) {
+    for await (const value of values(engine, topic)) {
+      const key = eventKey(value);
+      summary.events[key] = (summary.events[key] ?? 0) + 1;
+    }
   }
   const totals = new Map<string, bigint>();
-  for await (const json of values(engine, 'usage')) {
-    if (TRAFFIC.exec(json)?.[1] === '5') summary.usage_records.data++;
+  for await (const value of values(engine, 'usage')) {
+    const facts = readUsageFacts(value);
+    let data: boolean;
+    let currency: string;
+    let cost: string;
+    if (facts) {
+      data = facts.trafficTypeId === 5;
+      currency = /^[A-Z]{3}$/.test(facts.currency) ? facts.currency : '?';
+      cost = facts.cost;
+    } else {
+      const json = value.toString('utf8');
+      data = TRAFFIC.exec(json)?.[1] === '5';
+      currency = CURRENCY.exec(json)?.[1] ?? '?';
+      cost = COST.exec(json)?.[1] ?? '0';
+    }
+    if (data) summary.usage_records.data++;
     else summary.usage_records.sms++;
-    const currency = CURRENCY.exec(json)?.[1] ?? '?';
-    totals.set(currency, (totals.get(currency) ?? 0n) + parseDecimal(COST.exec(json)?.[1] ?? '0'));
+    totals.set(currency, (totals.get(currency) ?? 0n) + parseDecimal(cost));
   }
   for (const [currency, total] of [...totals].sort()) summary.cost[currency] = formatDecimal(total);
-  for await (const json of values(engine, 'dead-letters')) {
-    const code = (JSON.parse(json) as { reason_code: string }).reason_code;
+  for await (const value of values(engine, 'dead-letters')) {
+    const code = (JSON.parse(value.toString('utf8')) as { reason_code: string }).reason_code;
     summary.dead_letters[code] = (summary.dead_letters[code] ?? 0) + 1;
   }
-  for await (const _ of values(engine, 'enforcement')) summary.enforcement_commands++;
+  summary.enforcement_commands =
+    (await count(engine, 'organisation-enforcement')) + (await count(engine, 'enforcement'));
   summary.events = Object.fromEntries(
     Object.entries(summary.events).sort(([a], [b]) => Number.parseInt(a, 10) - Number.parseInt(b, 10)),
   );
