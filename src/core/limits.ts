@@ -11,11 +11,11 @@
  * warn any more: the block for that month is over.
  */
 import { parseDecimal } from './decimal.js';
-import type { EventTypeName } from './events.js';
+import { type EventTypeName, isoMonth } from './events.js';
 import { mbToBytes } from './units.js';
 
 export function monthOf(t: number): string {
-  return new Date(t).toISOString().slice(0, 7);
+  return isoMonth(t);
 }
 
 export interface LimitEffect {

@@ -11,7 +11,12 @@ import { buildEvent } from './events.js';
 import type { RatedUsage } from './fold.js';
 import { outputId } from './ids.js';
 import { countOrganisationCost, monthOf, type OrganisationSpend } from './limits.js';
-import type { EmnifyEvent } from './output.js';
+import type { EmnifyEvent, EmnifyUsageRecord } from './output.js';
+
+/** What the stage reads of a rated usage record. */
+export type StageUsage = Pick<RatedUsage, 'organisationId' | 'currency' | 'cost'> & {
+  record: Pick<EmnifyUsageRecord, 'end_timestamp'>;
+};
 
 export const ORGANISATION_STAGE_PARTITION_BASE = 512;
 
@@ -26,7 +31,7 @@ export class OrganisationStage {
   constructor(private readonly dir: Directory) {}
 
   /** Folds one usage record read at (stage partition, offset). */
-  apply(usage: RatedUsage, partition: number, offset: number, out: OrganisationStageOutputs): void {
+  apply(usage: StageUsage, partition: number, offset: number, out: OrganisationStageOutputs): void {
     const organisation = this.dir.organisation(usage.organisationId);
     // Costs in another currency than the organisation's cannot be added without rates.
     if (!organisation || organisation.currency !== usage.currency) return;

@@ -8,9 +8,12 @@
  */
 import { join } from 'node:path';
 import { parseDecimal } from '../core/decimal.js';
-import type { RatedUsage } from '../core/fold.js';
-import { OrganisationStage, type OrganisationStageOutputs } from '../core/organisation-stage.js';
-import { type EmnifyUsageRecord, usageFromJson } from '../core/output.js';
+import {
+  OrganisationStage,
+  type OrganisationStageOutputs,
+  type StageUsage,
+} from '../core/organisation-stage.js';
+import { CURRENCIES, usageFromJson } from '../core/output.js';
 import { readUsageFacts } from '../core/output-facts.js';
 import { eventBytes } from '../core/output-json.js';
 import type { LogRecord, Topic } from '../log/types.js';
@@ -62,23 +65,30 @@ function leadingId(value: Buffer): number {
  * and end time (the stage reads nothing else of `record`). Read by key without parsing
  * the whole text; a text that is not as usageBytes writes it is parsed in full.
  */
-function ratedOf(value: Buffer): RatedUsage {
+/** A currency the tariffs can have; anything else is a record the engine did not write. */
+function currencyOf(code: string): StageUsage['currency'] {
+  if (!Object.hasOwn(CURRENCIES, code))
+    throw new Error(`usage record in unknown currency ${JSON.stringify(code)}`);
+  return code as StageUsage['currency'];
+}
+
+function ratedOf(value: Buffer): StageUsage {
   const facts = readUsageFacts(value);
   if (!facts) {
     const usage = usageFromJson(value.toString('utf8'));
     return {
       record: usage,
       organisationId: usage.organisation.id,
-      currency: usage.currency.code,
+      currency: currencyOf(usage.currency.code),
       cost: parseDecimal(usage.cost),
-    } as RatedUsage;
+    };
   }
   return {
-    record: { end_timestamp: facts.endTimestamp } as EmnifyUsageRecord,
+    record: { end_timestamp: facts.endTimestamp },
     organisationId: facts.organisationId,
-    currency: facts.currency,
+    currency: currencyOf(facts.currency),
     cost: parseDecimal(facts.cost),
-  } as RatedUsage;
+  };
 }
 
 export class OrganisationRunner {
