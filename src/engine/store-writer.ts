@@ -107,14 +107,14 @@ export class StoreWriter {
       records.push(...batch);
     }
     const token = `${this.shadow?.tokenPrefix ?? ''}${topic}:p${partition}:${from}-${to}`;
-    const texts = records.map((r) => r.value.toString('utf8'));
-    // Events and usage records go in as the JSON text on the log; ClickHouse types the columns.
-    if (kind === 'events') await this.store.insertJson('events', texts, token);
-    else if (kind === 'usage') await this.store.insertJson('usage_records', texts, token);
+    const values = records.map((r) => r.value);
+    // Events and usage records go in as the JSON bytes on the log; ClickHouse types the columns.
+    if (kind === 'events') await this.store.insertJson('events', values, token);
+    else if (kind === 'usage') await this.store.insertJson('usage_records', values, token);
     else
       await this.store.insertDeadLetters(
-        texts.map((t) => {
-          const row = JSON.parse(t) as DeadLetterRow;
+        values.map((value) => {
+          const row = JSON.parse(value.toString('utf8')) as DeadLetterRow;
           if (this.shadow) row.source = `${this.shadow.sourcePrefix}:${row.source}`;
           return row;
         }),

@@ -75,7 +75,13 @@ async function openEmbedded(dataDir: string): Promise<Store> {
     clickhouse_settings: EVERY_CALL,
     log: { level: ClickHouseLogLevel.OFF },
   });
-  return new ClickHouseStore({ kind: 'embedded', client, serialize: true, release: engine.drainPending });
+  return new ClickHouseStore({
+    kind: 'embedded',
+    client,
+    serialize: true,
+    release: engine.drainPending,
+    rawInsert: (params) => connection.chdb.rawInsert(params),
+  });
 }
 
 async function openServer(options: Extract<StoreOptions, { kind: 'server' }>): Promise<Store> {

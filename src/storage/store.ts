@@ -10,6 +10,7 @@ import {
   drainStream,
 } from '@clickhouse/client';
 import { StorageError, toStorageError } from './errors.js';
+import { jsonLines } from './json-lines.js';
 import { applyMigrations, loadMigrations, type MigrationReport, type MigrationTarget } from './migrations.js';
 import type { DeadLetterRow, EventRow, UsageRow } from './rows.js';
 import { splitStatements } from './sql-split.js';
@@ -33,7 +34,11 @@ export interface Store {
   insertEvents(rows: readonly EventRow[], token: string): Promise<void>;
   insertUsage(rows: readonly UsageRow[], token: string): Promise<void>;
   /** Output records as their exact JSON text; ClickHouse fills the typed columns (migration 005). */
-  insertJson(table: 'events' | 'usage_records', texts: readonly string[], token: string): Promise<void>;
+  insertJson(
+    table: 'events' | 'usage_records',
+    records: readonly (Buffer | string)[],
+    token: string,
+  ): Promise<void>;
   insertDeadLetters(rows: readonly DeadLetterRow[], token: string): Promise<void>;
   /** One SQL statement; its rows as objects (64-bit integers and decimals as strings). */
   query(sql: string): Promise<Record<string, unknown>[]>;
@@ -82,6 +87,14 @@ export interface StoreParts {
   prepare?: () => Promise<void>;
   /** Run after the client is closed (the embedded store lets go of its data directory). */
   release?: () => Promise<void>;
+  /** The embedded store's insert of bytes straight into chDB (no copy into SQL text). */
+  rawInsert?: (params: {
+    table: string;
+    columns: string[];
+    format: 'TabSeparated';
+    values: Buffer;
+    settings: Record<string, string | number>;
+  }) => Promise<unknown>;
 }
 
 export class ClickHouseStore implements Store {
@@ -126,28 +139,33 @@ export class ClickHouseStore implements Store {
    */
   async insertJson(
     table: 'events' | 'usage_records',
-    texts: readonly string[],
+    records: readonly (Buffer | string)[],
     token: string,
   ): Promise<void> {
     this.#assertOpen();
     this.#checkToken(table, token);
-    if (texts.length === 0) return;
-    for (const [i, text] of texts.entries())
-      if (!text.startsWith('{') || text.includes('\n'))
-        throw new StorageError(
-          'STORAGE_INVALID_INPUT',
-          `insert into ${table}: record ${i} is not one line of JSON`,
-        );
+    if (records.length === 0) return;
+    const body = jsonLines(table, records);
+    const settings = {
+      insert_deduplication_token: token,
+      deduplicate_blocks_in_dependent_materialized_views: 1,
+      async_insert: 0,
+    };
     await this.#call(`insert into ${table}`, async () => {
-      const result = await this.#client.exec({
-        query:
-          `INSERT INTO ${table} (json) ` +
-          `SETTINGS insert_deduplication_token = '${token}', deduplicate_blocks_in_dependent_materialized_views = 1, async_insert = 0 ` +
-          'FORMAT JSONAsString',
-        values: Readable.from([`${texts.join('\n')}\n`]),
-        clickhouse_settings: NO_CALL_SETTINGS,
-      });
-      await drainStream(result.stream);
+      const raw = this.#parts.rawInsert;
+      // Embedded: the bytes go to chDB as they are, parsed by its own threads; the client
+      // adapter would copy them into the statement's text first.
+      if (raw) await raw({ table, columns: ['json'], format: 'TabSeparated', values: body, settings });
+      else {
+        const result = await this.#client.exec({
+          query:
+            `INSERT INTO ${table} (json) SETTINGS insert_deduplication_token = '${token}', ` +
+            'deduplicate_blocks_in_dependent_materialized_views = 1, async_insert = 0 FORMAT TabSeparated',
+          values: Readable.from([body]),
+          clickhouse_settings: NO_CALL_SETTINGS,
+        });
+        await drainStream(result.stream);
+      }
     });
   }
 

@@ -333,6 +333,32 @@ export function storeSuite(target: StoreTarget): void {
       expect(byJson.usage.map((r) => r.cost)).toEqual(usage.map((u) => u.cost.replace(/\.?0+$/, '')));
     });
 
+    it("keeps a record's JSON text byte for byte, escapes and all, whether given as text or bytes", async () => {
+      await withStore(target, 'json-exact', async (store) => {
+        const odd = emnifyEvent(400, {
+          description: 'quote " backslash \\ tab \t Zürich €',
+          detail: { path: 'C:\\dir\\file', control: '\u0001' },
+        });
+        const plain = emnifyEvent(401);
+        const texts = [toJson(odd), toJson(plain)] as [string, string];
+        expect(texts[0]).toContain('C:\\\\dir');
+        await store.insertJson('events', [Buffer.from(texts[0]), texts[1]], 'events:p0:400-402');
+        expect(
+          await store.query(
+            "SELECT json, JSONExtractString(json, 'description') AS description, JSONExtractString(json, 'detail', 'path') AS path FROM events ORDER BY id",
+          ),
+        ).toEqual([
+          { json: texts[0], description: odd.description, path: 'C:\\dir\\file' },
+          { json: texts[1], description: plain.description, path: '' },
+        ]);
+        const broken = await store
+          .insertJson('events', ['{"id":1,\n"x":2}'], 'events:p0:9-10')
+          .catch((e) => e);
+        expect(broken).toMatchObject({ code: 'STORAGE_INVALID_INPUT' });
+        expect(broken.message).toContain('record 0 is not one line of JSON');
+      });
+    });
+
     it('stores dead-letter payloads byte for byte', async () => {
       await withStore(target, 'dead-letters', async (store) => {
         const binary = Uint8Array.from([0, 255, 10, 34, 92, 39, 0xc3, 0x28, 13]);
