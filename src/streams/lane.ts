@@ -273,7 +273,10 @@ export class Lane {
         // Nothing new: send what there is once it has lingered, or report nothing to do.
         if (records.length === 0 && ends.size === 0) return undefined;
         if (records.length === 0 || now() - began >= batching.lingerMs) break;
-        await this.waitForRecords(Math.min(pollMs, batching.lingerMs));
+        // Not woken by appends: more records are what the linger waits for anyway.
+        await sleep(Math.min(pollMs, batching.lingerMs), undefined, { signal: this.abort.signal }).catch(
+          () => undefined,
+        );
       }
     }
     const pending: Pending = { records, ends, done: Promise.resolve(true), settled: records.length === 0 };

@@ -5,10 +5,11 @@
  * is read once, its records' envelope fields found once, and the records are grouped by
  * organisation, so a lane then pays only for its own records.
  *
- * Lanes stay independent: none waits for another. The cache is bounded by bytes; over the
- * bound it first drops chunks every lane has passed, then the chunk furthest ahead (the
- * lanes behind need it last, so the chunks they are about to reach stay), and a lane whose
- * chunk was dropped reads it again for itself. Records on the log never change, so a cached
+ * Lanes stay independent: none waits for another. A chunk every lane has read past is
+ * dropped at once (a stream created later reads the history for itself). The cache is
+ * bounded by bytes; over the bound it drops the chunk furthest ahead (the lanes behind need
+ * it last, so the chunks they are about to reach stay), and a lane whose chunk was dropped
+ * reads it again for itself. Records on the log never change, so a cached
  * chunk is never stale; the log's end only adds chunks.
  */
 import type { SinkRecord } from '../../connectors/sinks/types.js';
@@ -65,9 +66,8 @@ export class SharedReads {
     from: number,
     reader: object,
   ): Promise<SharedChunk | undefined> {
-    const slot = `${topic.name}/${partition}`;
-    const positions = this.positions.get(slot) ?? new Map<object, number>();
-    this.positions.set(slot, positions.set(reader, from));
+    const slot = this.at(reader, topic, partition, from);
+    this.dropPassed(slot);
     const hit = this.cached.get(slot)?.find((c) => c.from <= from && from < c.to);
     if (hit) return hit;
     const key = `${slot}@${from}`;
@@ -143,8 +143,26 @@ export class SharedReads {
     for (const positions of this.positions.values()) positions.delete(reader);
   }
 
+  /**
+   * Drops the slot's chunks every reader has read past at once: at the end of the log the
+   * lanes read small chunks many times a second, which would otherwise pile up.
+   */
+  private dropPassed(slot: string): void {
+    const chunks = this.cached.get(slot);
+    if (!chunks) return;
+    let slowest = Number.POSITIVE_INFINITY;
+    for (const offset of this.positions.get(slot)?.values() ?? []) slowest = Math.min(slowest, offset);
+    if (chunks.every((c) => c.to > slowest)) return;
+    const rest = chunks.filter((c) => c.to > slowest);
+    for (const c of chunks) if (c.to <= slowest) this.bytes -= c.bytes;
+    if (rest.length > 0) this.cached.set(slot, rest);
+    else this.cached.delete(slot);
+  }
+
   private keep(slot: string, chunk: SharedChunk): void {
-    this.cached.set(slot, [...(this.cached.get(slot) ?? []), chunk]);
+    const chunks = this.cached.get(slot);
+    if (chunks) chunks.push(chunk);
+    else this.cached.set(slot, [chunk]);
     this.bytes += chunk.bytes;
     // The new chunk stays even over the bound: the lane that asked for it is reading it.
     while (this.bytes > this.cacheBytes) {
