@@ -72,11 +72,12 @@ export interface StreamStatus {
 
 /**
  * How long a partial batch waits for more records. emnify does not document its flush
- * interval; 200 ms keeps a trickle to a few requests a second per stream while records
- * reach the destination well within a second. Lanes wake on appends (embedded log), so
- * this, not polling, is what a record waits at the end of the log.
+ * interval; 100 ms keeps a trickle to at most ten requests a second per stream (about one
+ * per engine turn) while records reach the destination within a few hundred ms. Lanes wake
+ * on appends (embedded log), so this, not polling, is what a record waits at the end of
+ * the log.
  */
-export const DEFAULT_LINGER_MS = 200;
+export const DEFAULT_LINGER_MS = 100;
 
 export class StreamManager {
   private readonly store: StreamStore;
