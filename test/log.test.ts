@@ -1,4 +1,4 @@
-import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { SparseIndex } from '../src/log/embedded/sparse-index.js';
@@ -95,6 +95,25 @@ describe('embedded log: append and read', () => {
       const again = await openLog({ dir, fsync, now: () => T0 });
       expectRecords(await readAll(await again.topic('raw', 1), 0), 0, 110);
     }
+  });
+
+  it('keeps a bounded number of segment files open for reading, however many segments it reads', async () => {
+    const dir = tempDir('many-segments');
+    const log = await openLog({ dir, ...SMALL });
+    const topic = await log.topic('raw', 1);
+    for (let i = 0; i < 150; i++) await topic.append(0, recs(i * 10, 10));
+    expect(segmentFiles(dir, 'raw', 0).length).toBeGreaterThan(100);
+    expectRecords(await readAll(topic, 0), 0, 1500);
+    const open = readdirSync('/proc/self/fd').filter((fd) => {
+      try {
+        return readlinkSync(join('/proc/self/fd', fd)).startsWith(dir);
+      } catch {
+        return false;
+      }
+    });
+    // The read handles kept (at most 64) and the active segment's writer.
+    expect(open.length).toBeLessThanOrEqual(65);
+    expect(open.length).toBeGreaterThan(1);
   });
 
   it('wakes a reader at the next acknowledged append, or when its signal aborts', async () => {

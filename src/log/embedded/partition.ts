@@ -171,6 +171,7 @@ export class Partition {
         if (!this.failed) await writer.handle.sync();
       } finally {
         await writer.handle.close();
+        for (const segment of this.segments) segment.retire();
       }
     });
     return this.closing;
@@ -199,6 +200,7 @@ export class Partition {
     // Readers stop finding the segments before their files go.
     this.segments = segments.slice(drop);
     for (const segment of segments.slice(0, drop)) {
+      segment.retire();
       await unlink(segment.file).catch((error: unknown) => {
         if (errnoOf(error) !== 'ENOENT')
           throw new LogError(

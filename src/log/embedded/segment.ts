@@ -58,12 +58,38 @@ export class ReadBatch {
 }
 
 /**
+ * Segments with an open read handle, least recently read first. A log holds many segments
+ * (days of them, per partition and topic): past this many handles the least recently read
+ * idle ones are closed, so a process never runs out of file descriptors.
+ */
+const MAX_OPEN_READERS = 64;
+const openReaders = new Set<Segment>();
+
+function recentlyRead(segment: Segment): void {
+  openReaders.delete(segment);
+  openReaders.add(segment);
+  if (openReaders.size <= MAX_OPEN_READERS) return;
+  for (const idle of openReaders) {
+    if (openReaders.size <= MAX_OPEN_READERS) return;
+    if (idle !== segment) idle.closeIdleReader();
+  }
+}
+
+/**
  * One segment file: the entries from baseOffset on. The active segment is indexed as it is
  * written; a closed one found on open is indexed (and checked) on first use, so that
  * opening a big log does not read all of it.
  */
 export class Segment {
   private loading: Promise<SparseIndex> | undefined;
+  /**
+   * One read handle shared by the reads of this segment (positional reads need no handle
+   * of their own): opening and closing the file for each read cost more than reading a
+   * chunk of records. Closed when the segment is retired and no read is using it.
+   */
+  private reader: Promise<FileHandle> | undefined;
+  private readers = 0;
+  private retired = false;
 
   constructor(
     readonly file: string,
@@ -113,6 +139,49 @@ export class Segment {
     }
   }
 
+  /** The shared read handle; SegmentGone once the segment is retired. */
+  private async acquire(): Promise<FileHandle> {
+    if (this.retired) throw new SegmentGone(this.file);
+    this.readers++;
+    recentlyRead(this);
+    try {
+      this.reader ??= this.openForRead();
+      return await this.reader;
+    } catch (error) {
+      this.reader = undefined;
+      this.release();
+      throw error;
+    }
+  }
+
+  private release(): void {
+    this.readers--;
+    if (this.retired && this.readers === 0) this.closeReader();
+  }
+
+  private closeReader(): void {
+    const reader = this.reader;
+    this.reader = undefined;
+    openReaders.delete(this);
+    void reader?.then((fh) => fh.close()).catch(() => undefined);
+  }
+
+  /** Closes the read handle if no read is using it (it is opened again when needed). */
+  closeIdleReader(): boolean {
+    if (this.readers > 0) return false;
+    this.closeReader();
+    return true;
+  }
+
+  /**
+   * No more reads (retention removed the segment, or the log closes): the read handle is
+   * closed once the reads under way are done (they may finish on an unlinked file).
+   */
+  retire(): void {
+    this.retired = true;
+    if (this.readers === 0) this.closeReader();
+  }
+
   private async openForRead(): Promise<FileHandle> {
     try {
       return await open(this.file, 'r');
@@ -133,7 +202,7 @@ export class Segment {
     const index = await this.indexed();
     const limit = this.size;
     let pos = index.floor(from);
-    const fh = await this.openForRead();
+    const fh = await this.acquire();
     try {
       let minWant = 0;
       while (pos < limit && !batch.done) {
@@ -157,7 +226,7 @@ export class Segment {
         pos += rel;
       }
     } finally {
-      await fh.close();
+      this.release();
     }
   }
 
