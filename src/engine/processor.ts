@@ -60,6 +60,9 @@ export class PartitionProcessor {
   readonly stats: ProcessorStats = { records: 0, deadLetters: 0, duplicates: 0 };
   /** Raw records processed since the last snapshot. */
   private unsnapshotted = 0;
+  /** When the last snapshot was written and how long it took (ms, monotonic clock). */
+  private snapshotWrittenAt = 0;
+  private snapshotTook = 0;
 
   private constructor(
     readonly partition: number,
@@ -168,7 +171,14 @@ export class PartitionProcessor {
     await this.commit(out, deadLetters);
     this.inputOffset = (records[records.length - 1]?.offset ?? this.inputOffset - 1) + 1;
     this.unsnapshotted += records.length;
-    if (this.unsnapshotted >= this.snapshotEvery) await this.snapshot();
+    // A big state (100 MB of JSON at 135,000 devices a partition) is not written again
+    // before ten times its writing time has gone to processing: snapshots take at most
+    // about a tenth of the time, and a crash re-processes a bit more.
+    if (
+      this.unsnapshotted >= this.snapshotEvery &&
+      performance.now() - this.snapshotWrittenAt >= 10 * this.snapshotTook
+    )
+      await this.snapshot();
     return records.length;
   }
 
@@ -228,6 +238,7 @@ export class PartitionProcessor {
 
   /** Commits the input offset: a snapshot of the state that covers it. */
   async snapshot(): Promise<void> {
+    const began = performance.now();
     this.unsnapshotted = 0;
     const outputEnd = {} as Record<OutputTopic, number>;
     for (const topic of OUTPUT_TOPICS)
@@ -240,5 +251,7 @@ export class PartitionProcessor {
       state: this.fold.state,
     };
     await writeSnapshot(this.snapshotFile, snapshot);
+    this.snapshotWrittenAt = performance.now();
+    this.snapshotTook = this.snapshotWrittenAt - began;
   }
 }
