@@ -43,12 +43,18 @@ export function deserialise<T>(text: string): T {
 export function* serialisePieces(value: unknown): Generator<string> {
   if (value instanceof Map) {
     yield '{"$map":[';
+    // A thousand entries at a time: one JSON.stringify call each, without its brackets.
+    let batch: unknown[] = [];
     let first = true;
     for (const entry of value) {
-      if (!first) yield ',';
-      first = false;
-      yield JSON.stringify(entry, replacer);
+      batch.push(entry);
+      if (batch.length === 1000) {
+        yield `${first ? '' : ','}${JSON.stringify(batch, replacer).slice(1, -1)}`;
+        first = false;
+        batch = [];
+      }
     }
+    if (batch.length > 0) yield `${first ? '' : ','}${JSON.stringify(batch, replacer).slice(1, -1)}`;
     yield ']}';
   } else if (
     value !== null &&
