@@ -177,10 +177,6 @@ export async function replayCommand(argv: string[]): Promise<number> {
       console.log(JSON.stringify(summary, null, 2));
       return 0;
     }
-    const list = (m: Record<string, number | string>) =>
-      Object.entries(m)
-        .map(([k, v]) => `${k}: ${typeof v === 'number' ? formatCount(v) : v}`)
-        .join(', ') || 'none';
     console.log(
       [
         `Replayed ${file}${values.tariff ? ` with the tariffs of ${values.tariff}` : ''} into ${values['data-dir']} (${formatCount(result.ingested)} records new, ${formatCount(result.processed)} processed in ${seconds.toFixed(2)} s, ${formatCount(summary.records_per_second)}/s)`,
@@ -342,10 +338,6 @@ async function shadowRun(
     );
     return 0;
   }
-  const list = (m: Record<string, number | string>) =>
-    Object.entries(m)
-      .map(([k, v]) => `${k}: ${typeof v === 'number' ? formatCount(v) : v}`)
-      .join(', ') || 'none';
   console.log(
     [
       `Replayed ${file} as shadow organisations into ${storeName} (${formatCount(result.progress.ingested)} records new, ${formatCount(result.progress.processed)} processed in ${seconds.toFixed(2)} s)`,
@@ -364,4 +356,13 @@ async function shadowRun(
     ].join('\n'),
   );
   return 0;
+}
+
+/** `key: value, ...` of a summary's counts (numbers grouped), or none. */
+function list(counts: Record<string, number | string>): string {
+  return (
+    Object.entries(counts)
+      .map(([k, v]) => `${k}: ${typeof v === 'number' ? formatCount(v) : v}`)
+      .join(', ') || 'none'
+  );
 }
