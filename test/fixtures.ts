@@ -293,8 +293,13 @@ export async function replayedEngine(
 
 /** The built CLI, run to its end: exit code and output. */
 export async function cli(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  // No DATA_STREAMER_* of the shell running the tests changes the configuration under test.
+  const env = Object.fromEntries(
+    Object.entries(process.env).filter(([k]) => !k.startsWith('DATA_STREAMER_')),
+  );
   try {
     const { stdout, stderr } = await promisify(execFile)(process.execPath, [CLI, ...args], {
+      env,
       maxBuffer: 64 << 20,
     });
     return { code: 0, stdout, stderr };

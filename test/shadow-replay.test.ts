@@ -5,11 +5,9 @@
  * store. The live rows stay as they were, even after merges; SHADOW gets exactly ORG's
  * events and usage; a repeat adds nothing.
  */
-import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EmbeddedEngine } from '../src/engine/engine.js';
 import { routeOfLine } from '../src/engine/ingest.js';
@@ -20,7 +18,7 @@ import { recordsFrom } from '../src/log/read.js';
 import { Directory } from '../src/reference/directory.js';
 import { generateReferenceData } from '../src/reference/generator.js';
 import { openStore, type Store } from '../src/storage/index.js';
-import { CLI, captureWithQuotas, T0 } from './fixtures.js';
+import { captureWithQuotas, cli, T0 } from './fixtures.js';
 import { type ClickHouseHttp, startClickHouseHttp } from './support/clickhouse-http.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'ds-shadow-'));
@@ -42,23 +40,6 @@ function organisationOf(line: string): number | undefined {
 let clickhouse: ClickHouseHttp | undefined;
 let live: EmbeddedEngine | undefined;
 let startFailure: Error | undefined;
-
-/** The built CLI with a clean environment (no DATA_STREAMER_* of the shell changes the config). */
-async function cli(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const env = Object.fromEntries(
-    Object.entries(process.env).filter(([k]) => !k.startsWith('DATA_STREAMER_')),
-  );
-  try {
-    const { stdout, stderr } = await promisify(execFile)(process.execPath, [CLI, ...args], {
-      env,
-      maxBuffer: 64 << 20,
-    });
-    return { code: 0, stdout, stderr };
-  } catch (error) {
-    const e = error as { code: number; stdout: string; stderr: string };
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-  }
-}
 
 beforeAll(async () => {
   await captureWithQuotas(capture, reference, { seed: 31, hours: 6, every: 9 });
