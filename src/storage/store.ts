@@ -55,12 +55,19 @@ export interface Store {
  * deduplicate differently (and some servers, ClickHouse Cloud among them, turn it on by
  * default). The token is checked against TOKEN, so it is safe inside the quotes.
  */
-function insertStatement(wire: Pick<TableWire<unknown>, 'table' | 'columns'>, token: string): string {
-  return (
-    `INSERT INTO ${wire.table} (${wire.columns.join(', ')}) ` +
-    `SETTINGS insert_deduplication_token = '${token}', deduplicate_blocks_in_dependent_materialized_views = 1, async_insert = 0 ` +
-    `FORMAT ${INSERT_FORMAT}`
-  );
+function insertSettings(token: string): Record<string, string | number> {
+  return {
+    insert_deduplication_token: token,
+    deduplicate_blocks_in_dependent_materialized_views: 1,
+    async_insert: 0,
+  };
+}
+
+function insertStatement(table: string, columns: readonly string[], token: string, format: string): string {
+  const settings = Object.entries(insertSettings(token))
+    .map(([name, value]) => `${name} = ${typeof value === 'string' ? `'${value}'` : value}`)
+    .join(', ');
+  return `INSERT INTO ${table} (${columns.join(', ')}) SETTINGS ${settings} FORMAT ${format}`;
 }
 
 /**
@@ -146,21 +153,21 @@ export class ClickHouseStore implements Store {
     this.#checkToken(table, token);
     if (records.length === 0) return;
     const body = jsonLines(table, records);
-    const settings = {
-      insert_deduplication_token: token,
-      deduplicate_blocks_in_dependent_materialized_views: 1,
-      async_insert: 0,
-    };
     await this.#call(`insert into ${table}`, async () => {
       const raw = this.#parts.rawInsert;
       // Embedded: the bytes go to chDB as they are, parsed by its own threads; the client
       // adapter would copy them into the statement's text first.
-      if (raw) await raw({ table, columns: ['json'], format: 'TabSeparated', values: body, settings });
+      if (raw)
+        await raw({
+          table,
+          columns: ['json'],
+          format: 'TabSeparated',
+          values: body,
+          settings: insertSettings(token),
+        });
       else {
         const result = await this.#client.exec({
-          query:
-            `INSERT INTO ${table} (json) SETTINGS insert_deduplication_token = '${token}', ` +
-            'deduplicate_blocks_in_dependent_materialized_views = 1, async_insert = 0 FORMAT TabSeparated',
+          query: insertStatement(table, ['json'], token, 'TabSeparated'),
           values: Readable.from([body]),
           clickhouse_settings: NO_CALL_SETTINGS,
         });
@@ -245,7 +252,7 @@ export class ClickHouseStore implements Store {
     await this.#call(`insert into ${wire.table}`, async () => {
       // exec, not insert: the statement carries its SETTINGS clause (see insertStatement).
       const result = await this.#client.exec({
-        query: insertStatement(wire, token),
+        query: insertStatement(wire.table, wire.columns, token, INSERT_FORMAT),
         values: Readable.from(chunks),
         clickhouse_settings: NO_CALL_SETTINGS,
       });
