@@ -159,9 +159,13 @@ export class SharedReads {
     if (!chunks) return;
     let slowest = Number.POSITIVE_INFINITY;
     for (const offset of this.positions.get(slot)?.values() ?? []) slowest = Math.min(slowest, offset);
-    if (chunks.every((c) => c.to > slowest)) return;
-    const rest = chunks.filter((c) => c.to > slowest);
-    for (const c of chunks) if (c.to <= slowest) this.bytes -= c.bytes;
+    if (chunks.some((c) => c.to <= slowest)) this.drop(slot, (c) => c.to <= slowest);
+  }
+
+  private drop(slot: string, gone: (chunk: SharedChunk) => boolean): void {
+    const chunks = this.cached.get(slot) ?? [];
+    for (const c of chunks) if (gone(c)) this.bytes -= c.bytes;
+    const rest = chunks.filter((c) => !gone(c));
     if (rest.length > 0) this.cached.set(slot, rest);
     else this.cached.delete(slot);
   }
@@ -175,10 +179,7 @@ export class SharedReads {
     while (this.bytes > this.cacheBytes) {
       const victim = this.leastNeeded(chunk);
       if (!victim) break;
-      this.bytes -= victim.chunk.bytes;
-      const rest = (this.cached.get(victim.slot) ?? []).filter((c) => c !== victim.chunk);
-      if (rest.length > 0) this.cached.set(victim.slot, rest);
-      else this.cached.delete(victim.slot);
+      this.drop(victim.slot, (c) => c === victim.chunk);
     }
   }
 
