@@ -434,7 +434,11 @@ export class EmbeddedEngine {
   async replay(
     capture: string,
     onProgress?: (progress: EngineProgress) => void,
-    options: { speed?: number } = {},
+    options: {
+      speed?: number;
+      /** Only the lines this keeps go to the log (a shadow replay's organisations). */
+      keep?: (line: string) => boolean;
+    } = {},
   ): Promise<EngineProgress> {
     // A capture is counted from its first line: what the log already holds of it is skipped.
     const ingestor = await Ingestor.open(this.raw, this.directory);
@@ -447,7 +451,8 @@ export class EmbeddedEngine {
       progress.processed += await this.process(report);
     };
     const size = this.batchSize * Math.max(1, this.processors.length);
-    for await (const chunk of pacedChunks(captureLines(capture), size, options.speed)) await run(chunk);
+    const lines = options.keep ? kept(captureLines(capture), options.keep) : captureLines(capture);
+    for await (const chunk of pacedChunks(lines, size, options.speed)) await run(chunk);
     // What an earlier, interrupted run ingested but did not process.
     progress.processed += await this.process(report);
     await this.finish();
@@ -605,4 +610,8 @@ export class EmbeddedEngine {
     await this.store.close();
     await this.log.close();
   }
+}
+
+async function* kept(lines: AsyncIterable<string>, keep: (line: string) => boolean): AsyncGenerator<string> {
+  for await (const line of lines) if (keep(line)) yield line;
 }

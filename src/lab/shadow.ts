@@ -12,7 +12,7 @@
 import { createHash } from 'node:crypto';
 import { openCapture } from '../capture/reader.js';
 import { EmbeddedEngine, type EngineProgress } from '../engine/engine.js';
-import { captureLines, Ingestor, pacedChunks, routeOfLine } from '../engine/ingest.js';
+import { routeOfLine } from '../engine/ingest.js';
 import { type EngineSummary, summarise } from '../engine/summary.js';
 import { Directory } from '../reference/directory.js';
 import { validateReferenceData } from '../reference/loader.js';
@@ -301,29 +301,16 @@ export async function shadowReplay(options: {
         `${options.dataDir} was made with ${engine.raw.partitions} partitions, the configuration has ${options.partitions}: use a fresh --data-dir`,
       );
     const filter = new ShadowFilter(new Directory(header.reference), options.mappings);
-    const progress: ShadowProgress = { ingested: 0, processed: 0, lag: 0, virtualTime: null, skipped: 0 };
-    const report = () => {
-      progress.skipped = filter.skipped.records;
-      options.onProgress?.(progress);
-    };
-    async function* kept(lines: AsyncIterable<string>): AsyncGenerator<string> {
-      for await (const line of lines) if (filter.keep(line)) yield line;
-    }
-    // Like EmbeddedEngine.replay, on the filtered lines: what the log holds of them is skipped.
-    const ingestor = await Ingestor.open(engine.raw, engine.directory);
-    const size = 5_000 * Math.max(1, engine.processors.length);
-    for await (const chunk of pacedChunks(kept(captureLines(options.capture)), size, options.speed)) {
-      for (const line of chunk) ingestor.add(line);
-      progress.ingested += await ingestor.flush();
-      progress.virtualTime = ingestor.latestTime;
-      progress.processed += await engine.process(report);
-    }
-    progress.processed += await engine.process(report);
-    await engine.finish();
+    const report = (p: EngineProgress) => options.onProgress?.({ ...p, skipped: filter.skipped.records });
+    const replayed = await engine.replay(options.capture, report, {
+      ...(options.speed === undefined ? {} : { speed: options.speed }),
+      keep: (line) => filter.keep(line),
+    });
     // Every output is on the log now: the partial last ranges may be stored.
     complete = true;
     await engine.settle();
-    report();
+    const progress: ShadowProgress = { ...replayed, skipped: filter.skipped.records };
+    report(progress);
     const names = new Map(header.reference.organisations.map((o) => [o.id, o.name]));
     return {
       capture: options.capture,
