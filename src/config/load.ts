@@ -4,11 +4,10 @@
  * Pure but for reading the file (and the schema once); nothing connects here.
  */
 import { readFileSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
-import { Ajv, type ErrorObject } from 'ajv';
+import { dirname, resolve } from 'node:path';
+import type { ErrorObject } from 'ajv';
 import { parse as parseYaml, YAMLParseError } from 'yaml';
-import { packageRoot } from '../util/paths.js';
-import { describeSchemaError, formatPath, valueAt } from '../util/schema-errors.js';
+import { describeSchemaError, formatPath, schemaValidator, valueAt } from '../util/schema-errors.js';
 import { applyEnv } from './env.js';
 import { ConfigError } from './errors.js';
 import { type DataStreamerConfig, DEFAULTS } from './types.js';
@@ -18,17 +17,7 @@ type Raw = Record<string, unknown>;
 /** Fields whose values are never put in a message. */
 const SECRET = new Set(['clickhouse.password', 'kafka.sasl.password']);
 
-let validator: ReturnType<Ajv['compile']> | undefined;
-
-function schemaErrors(data: unknown): ErrorObject[] {
-  if (!validator) {
-    const schema = JSON.parse(
-      readFileSync(join(packageRoot(), 'schemas', 'json', 'config.schema.json'), 'utf8'),
-    );
-    validator = new Ajv({ allErrors: true, strict: false }).compile(schema);
-  }
-  return validator(data) ? [] : [...(validator.errors ?? [])];
-}
+const schemaErrors = schemaValidator('config.schema.json');
 
 /** A URL with its user and password masked: URLs may carry credentials. */
 export function redactUrl(text: string): string {

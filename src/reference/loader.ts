@@ -1,10 +1,8 @@
 import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { Ajv, type ErrorObject } from 'ajv';
+import type { ErrorObject } from 'ajv';
 import { parse as parseYaml } from 'yaml';
 import { ReferenceDataError } from '../util/errors.js';
-import { packageRoot } from '../util/paths.js';
-import { describeSchemaError, formatPath, valueAt } from '../util/schema-errors.js';
+import { describeSchemaError, formatPath, schemaValidator, valueAt } from '../util/schema-errors.js';
 import { checkReferences } from './integrity.js';
 import type { ReferenceData } from './types.js';
 
@@ -22,17 +20,7 @@ const DEFINITION_MESSAGES: Record<string, string> = {
   id: 'must be a positive integer id below 2^53',
 };
 
-let validator: ReturnType<Ajv['compile']> | undefined;
-
-function validate(data: unknown): ErrorObject[] {
-  if (!validator) {
-    const schema = JSON.parse(
-      readFileSync(join(packageRoot(), 'schemas', 'json', 'reference-data.schema.json'), 'utf8'),
-    );
-    validator = new Ajv({ allErrors: true, strict: false }).compile(schema);
-  }
-  return validator(data) ? [] : [...(validator.errors ?? [])];
-}
+const validate = schemaValidator('reference-data.schema.json');
 
 function describe(error: ErrorObject, data: unknown): string {
   const path = formatPath(error.instancePath);

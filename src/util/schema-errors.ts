@@ -1,5 +1,19 @@
 /** Turns Ajv's errors into messages that name the field, e.g. `destination.credentials.url: is required`. */
-import type { ErrorObject } from 'ajv';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Ajv, type ErrorObject } from 'ajv';
+import { packageRoot } from './paths.js';
+
+/** A validator for schemas/json/<file>, compiled on first use: the errors of `data`, none when valid. */
+export function schemaValidator(file: string): (data: unknown) => ErrorObject[] {
+  let validate: ReturnType<Ajv['compile']> | undefined;
+  return (data) => {
+    validate ??= new Ajv({ allErrors: true, strict: false }).compile(
+      JSON.parse(readFileSync(join(packageRoot(), 'schemas', 'json', file), 'utf8')),
+    );
+    return validate(data) ? [] : [...(validate.errors ?? [])];
+  };
+}
 
 /** `/tariffs/2/ratezones/0/rates` -> `tariffs[2].ratezones[0].rates`, under an optional prefix. */
 export function formatPath(pointer: string, prefix = ''): string {
