@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { DataCdr, RawRecord, SignalingRecord, SmsRecord } from '../src/contracts/raw.js';
 import { emptyOutputs, PartitionFold } from '../src/core/fold.js';
 import { idPosition, outputId } from '../src/core/ids.js';
-import { type EmnifyUsageRecord, toJson, usageFromJson } from '../src/core/output.js';
+import { type EmnifyEvent, type EmnifyUsageRecord, toJson, usageFromJson } from '../src/core/output.js';
 import { sessionId } from '../src/core/session-id.js';
 import { Directory } from '../src/reference/directory.js';
 import type { ReferenceData } from '../src/reference/types.js';
@@ -236,7 +236,7 @@ describe('connectivity events in the emnify shape', () => {
       detail: null,
     });
     expect(folder.device(0)?.connectivity).toBe('Offline');
-    expect(folder.device(0)?.sessions.size).toBe(0);
+    expect(folder.device(0)?.sessions).toBeUndefined();
   });
 });
 
@@ -249,6 +249,45 @@ describe('usage rules', () => {
     ]);
     expect(out.usage.map((u) => u.record.id)).toEqual([outputId(0, 0, 0), outputId(0, 2, 0)]);
     expect(out.duplicates).toBe(1);
+  });
+
+  it('forgets a repeat after the 48-hour window, and reads the windows of an earlier snapshot (milliseconds)', () => {
+    const { folder, out } = fold([cdr(1, T0, T0 + 45_000, 1000, 0)]);
+    // The state as snapshots before this release held it: times in ms, empty containers.
+    const earlier = folder.state;
+    earlier.seenCdrs = new Map([['pgw-1/4242/1', T0 + 45_000]]);
+    const device = earlier.devices.get(0) as NonNullable<ReturnType<PartitionFold['device']>>;
+    Object.assign(device, { sessions: new Map(), quotas: {}, holds: [] });
+    const restored = new PartitionFold(new Directory(smallWorld()), earlier);
+    const again = emptyOutputs();
+    restored.apply(cdr(1, T0, T0 + 45_000, 1000, 0), 0, 1, again);
+    expect(again.duplicates).toBe(1);
+    // An hour past the window, the key is gone: the same CDR is rated as new.
+    restored.apply(sms('s-late', 'MO', T0 + 49 * HOUR), 0, 2, again);
+    restored.apply(cdr(1, T0, T0 + 45_000, 1000, 0), 0, 3, again);
+    expect(again.duplicates).toBe(1);
+    expect(again.usage.map((u) => u.record.id)).toEqual([outputId(0, 2, 0), outputId(0, 3, 0)]);
+    expect(out.usage).toHaveLength(1);
+  });
+
+  it('reads the open sessions of an earlier snapshot (a Map keyed "gateway/charging id")', () => {
+    const { folder } = fold([
+      signaling('CREATE_PDP_CONTEXT', T0, pdp),
+      cdr(1, T0, T0 + 45_000, 1_048_576, 524_288),
+    ]);
+    const device = folder.state.devices.get(0) as NonNullable<ReturnType<PartitionFold['device']>>;
+    const [open] = device.sessions ?? [];
+    const { gateway: _gateway, chargingId: _charging, ...rest } = open as NonNullable<typeof open>;
+    Object.assign(device, { sessions: new Map([['100.64.0.10/4242', rest]]) });
+    const restored = new PartitionFold(new Directory(smallWorld()), folder.state);
+    const out = emptyOutputs();
+    restored.apply(cdr(2, T0 + 45_000, T0 + 60_000, 1_048_576, 0), 0, 2, out);
+    restored.apply(signaling('DELETE_PDP_CONTEXT', T0 + 60_000, pdp), 0, 3, out);
+    const deleted = out.events.at(-1) as EmnifyEvent;
+    expect(deleted.event_type.id).toBe(5);
+    expect((deleted.detail as { volume: unknown }).volume).toEqual({ total: 2.5, rx: 2, tx: 0.5 });
+    expect(restored.device(0)?.sessions).toBeUndefined();
+    expect(restored.device(0)?.connectivity).toBe('Attached');
   });
 
   it('still rates a final CDR that arrives after the Delete PDP Context, with the session id', () => {

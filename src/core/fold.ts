@@ -37,10 +37,42 @@ import { bytesToMb } from './units.js';
 export type Connectivity = 'Offline' | 'Attached' | 'Online';
 
 interface OpenSession {
+  /** The PDP context: gateway (P-GW/GGSN) address and charging id. */
+  gateway: string | null;
+  chargingId: number | null;
   sessionId: string;
   rx: bigint;
   tx: bigint;
   detail: Record<string, unknown>;
+}
+
+/** Where a device's session of this gateway and charging id is in its list, or -1. */
+function sessionAt(
+  sessions: readonly OpenSession[] | undefined,
+  gateway: string | null,
+  chargingId: number | null,
+): number {
+  if (!sessions) return -1;
+  for (let i = 0; i < sessions.length; i++) {
+    const session = sessions[i] as OpenSession;
+    if (session.chargingId === chargingId && session.gateway === gateway) return i;
+  }
+  return -1;
+}
+
+/**
+ * One copy of each text that many records repeat (APNs, network nodes, gateways, MCC and
+ * MNC): open sessions keep them in the state, a million sessions would keep a million
+ * copies. Bounded: starts over when full.
+ */
+const interned = new Map<string, string>();
+function intern<T extends string | null>(text: T): T {
+  if (text === null) return text;
+  const known = interned.get(text);
+  if (known !== undefined) return known as T;
+  if (interned.size >= 50_000) interned.clear();
+  interned.set(text, text);
+  return text;
 }
 
 export interface DeviceState {
@@ -50,21 +82,27 @@ export interface DeviceState {
   lac: number | null;
   cellId: number | null;
   updated: number;
-  /** Open PDP contexts by gateway address and charging id. */
-  sessions: Map<string, OpenSession>;
-  quotas: { DATA?: Quota; SMS?: Quota };
+  // The three below exist only while they hold something: a million-device state is
+  // mostly devices without them (an empty Map alone costs more than the rest of a device).
+  /** Open PDP contexts (a list: a device has one or two, and a Map per device costs more). */
+  sessions?: OpenSession[];
+  quotas?: { DATA?: Quota; SMS?: Quota };
   limits: EndpointLimits | null;
   /** What currently blocks or throttles the endpoint, as "DATA:quota", "SMS:limit"... */
-  holds: string[];
+  holds?: string[];
 }
 
 export interface PartitionState {
   devices: Map<number, DeviceState>;
-  /** Data CDRs (node/charging id/sequence) and SMS ids already rated, with their event time. */
+  /**
+   * Data CDRs (node/charging id/sequence) and SMS ids already rated, with the minute of
+   * their event time (minutes since 1970 are small integers, which V8 keeps in the map
+   * itself; milliseconds would cost a heap number per entry, millions of them).
+   */
   seenCdrs: Map<string, number>;
   seenSms: Map<string, number>;
   seenCommands: Map<string, number>;
-  /** Signaling record ids (a repeated transaction from the core is skipped). */
+  /** Signaling record ids (a repeated transaction from the core is skipped), with their minute. */
   seenSignaling: Map<string, number>;
   /** Endpoints (directory index) holding a quota: checked for expiry and refill as time passes. */
   withQuota: Set<number>;
@@ -150,11 +188,44 @@ class Input {
 /** Ids a record keeps for its own outputs when the quota clock runs on it. */
 const OWN_OUTPUTS = 16;
 
+/** The minute of an event time, as the repeat windows keep it. */
+function minuteOf(time: number): number {
+  return Math.floor(time / 60_000);
+}
+
+/** Minutes since 1970 stay below this for millennia; a bigger value is a millisecond time. */
+const MINUTES_BELOW = 2 ** 31;
+
 export class PartitionFold {
   constructor(
     private readonly dir: Directory,
     readonly state: PartitionState = emptyState(),
-  ) {}
+  ) {
+    // Snapshots before the windows kept minutes hold milliseconds, and sessions in a Map
+    // keyed "gateway/charging id".
+    for (const seen of this.repeatWindows())
+      for (const [key, time] of seen) if (time >= MINUTES_BELOW) seen.set(key, minuteOf(time));
+    for (const device of state.devices.values()) {
+      const earlier = device.sessions as unknown;
+      if (!(earlier instanceof Map)) continue;
+      const sessions: OpenSession[] = [];
+      for (const [key, session] of earlier as Map<string, Omit<OpenSession, 'gateway' | 'chargingId'>>) {
+        const slash = key.lastIndexOf('/');
+        const gateway = key.slice(0, slash);
+        const charging = key.slice(slash + 1);
+        sessions.push({
+          ...session,
+          gateway: gateway === 'null' ? null : gateway,
+          chargingId: charging === 'null' ? null : Number(charging),
+        });
+      }
+      device.sessions = sessions.length > 0 ? sessions : undefined;
+    }
+  }
+
+  private repeatWindows(): Map<string, number>[] {
+    return [this.state.seenCdrs, this.state.seenSms, this.state.seenSignaling, this.state.seenCommands];
+  }
 
   /** Folds one raw record read at (partition, offset) into the state; appends what it produces to `out`. */
   apply(raw: RawRecord, partition: number, offset: number, out: FoldOutputs): void {
@@ -211,7 +282,7 @@ export class PartitionFold {
     let next = Number.POSITIVE_INFINITY;
     for (const index of [...this.state.withQuota].sort((a, b) => a - b)) {
       const device = this.state.devices.get(index);
-      for (const quota of [device?.quotas.DATA, device?.quotas.SMS]) {
+      for (const quota of [device?.quotas?.DATA, device?.quotas?.SMS]) {
         if (!quota) continue;
         // One input has room for 64 outputs: what does not fit waits for the next input.
         if (quotaDeadline(quota) <= time && input.idsLeft <= OWN_OUTPUTS + 2) {
@@ -241,14 +312,10 @@ export class PartitionFold {
 
   /** Forgets dedup keys older than the window; keys are inserted in roughly event-time order. */
   private evictSeen(before: number): void {
-    for (const seen of [
-      this.state.seenCdrs,
-      this.state.seenSms,
-      this.state.seenSignaling,
-      this.state.seenCommands,
-    ]) {
-      for (const [key, time] of seen) {
-        if (time >= before) break;
+    const limit = minuteOf(before);
+    for (const seen of this.repeatWindows()) {
+      for (const [key, minute] of seen) {
+        if (minute >= limit) break;
         seen.delete(key);
       }
     }
@@ -308,10 +375,7 @@ export class PartitionFold {
         lac: null,
         cellId: null,
         updated: 0,
-        sessions: new Map(),
-        quotas: {},
         limits: null,
-        holds: [],
       };
       this.state.devices.set(index, device);
     }
@@ -358,7 +422,7 @@ export class PartitionFold {
       out.duplicates++;
       return;
     }
-    this.state.seenSignaling.set(record.record_id, record.timestamp);
+    this.state.seenSignaling.set(record.record_id, minuteOf(record.timestamp));
     this.advance(record.timestamp, input, out);
     const subject = subjectOf(this.dir, ref.index, ref.slot);
     const device = this.deviceState(ref.index);
@@ -392,10 +456,11 @@ export class PartitionFold {
         this.createPdp(record, input, out, ref, device, net, subject);
         return;
       case 'DELETE_PDP_CONTEXT': {
-        const key = `${record.gateway_address}/${record.charging_id}`;
-        const session = device.sessions.get(key);
-        device.sessions.delete(key);
-        if (device.sessions.size === 0 && device.connectivity === 'Online') device.connectivity = 'Attached';
+        const at = sessionAt(device.sessions, record.gateway_address, record.charging_id);
+        const session = device.sessions?.[at];
+        if (at >= 0) device.sessions?.splice(at, 1);
+        if (device.sessions?.length === 0) device.sessions = undefined;
+        if (!device.sessions && device.connectivity === 'Online') device.connectivity = 'Attached';
         const rx = session?.rx ?? 0n;
         const tx = session?.tx ?? 0n;
         const description = `PDP Context deleted${record.cause ? ` (${causeText(record.cause)})` : ''}.`;
@@ -414,7 +479,7 @@ export class PartitionFold {
       case 'PURGE_LOCATION':
       case 'PURGE_GPRS_LOCATION':
         // A purged device has no registration and no sessions left.
-        device.sessions.clear();
+        device.sessions = undefined;
         device.connectivity = 'Offline';
         this.networkEvent(
           out,
@@ -456,25 +521,27 @@ export class PartitionFold {
     const zone = this.dir.ratezoneFor(tariffProfileId, net.operator.id);
     const tariff = this.dir.tariff(this.dir.tariffProfile(tariffProfileId)?.tariff_id ?? -1);
     const id = sessionId(record.gateway_address ?? '', record.charging_id ?? 0);
+    const gateway = intern(record.gateway_address);
+    const node = intern(record.network_node);
     // A fresh object: pdp_context goes after the operator's fields, as a spread would put it.
     const detail = operatorDetail(net.operator, net.country);
     detail.pdp_context = {
       pdp_context_id: record.charging_id,
       tunnel_created: isoTime(record.timestamp).slice(0, 19),
       gtp_version: 1,
-      ggsn_control_plane_ip_address: record.gateway_address,
-      ggsn_data_plane_ip_address: record.gateway_address,
-      sgsn_control_plane_ip_address: record.network_node,
-      sgsn_data_plane_ip_address: record.network_node,
+      ggsn_control_plane_ip_address: gateway,
+      ggsn_data_plane_ip_address: gateway,
+      sgsn_control_plane_ip_address: node,
+      sgsn_data_plane_ip_address: node,
       region: this.dir.serviceProfileOf(ref.index).breakout_region ?? null,
       breakout_ip: null,
-      apn: record.apn,
+      apn: intern(record.apn),
       nsapi: record.nsapi,
       ue_ip_address: record.pdp_address,
       imeisv: record.imeisv,
       imsi: record.imsi,
-      mcc: record.visited_mcc,
-      mnc: record.visited_mnc,
+      mcc: intern(record.visited_mcc),
+      mnc: intern(record.visited_mnc),
       lac: record.lac,
       sac: null,
       rac: null,
@@ -485,12 +552,18 @@ export class PartitionFold {
       ratezone_id: zone ? String(zone.id) : null,
       tariff_id: tariff ? String(tariff.id) : null,
     };
-    device.sessions.set(`${record.gateway_address}/${record.charging_id}`, {
+    const session: OpenSession = {
+      gateway,
+      chargingId: record.charging_id,
       sessionId: id,
       rx: 0n,
       tx: 0n,
       detail,
-    });
+    };
+    const at = sessionAt(device.sessions, record.gateway_address, record.charging_id);
+    device.sessions ??= [];
+    if (at >= 0) device.sessions[at] = session;
+    else device.sessions.push(session);
     device.connectivity = 'Online';
     this.event(out, input, {
       time: record.timestamp,
@@ -577,7 +650,7 @@ export class PartitionFold {
       out.duplicates++;
       return;
     }
-    this.state.seenCdrs.set(key, cdr.timeOfLastUsage);
+    this.state.seenCdrs.set(key, minuteOf(cdr.timeOfLastUsage));
     this.advance(cdr.timeOfLastUsage, input, out);
     const covered = this.coverage(
       ref.index,
@@ -594,7 +667,7 @@ export class PartitionFold {
     const rx = BigInt(cdr.dataVolumeDownlink);
     const tx = BigInt(cdr.dataVolumeUplink);
     const device = this.deviceState(ref.index);
-    const session = device.sessions.get(`${cdr.pGWAddress}/${cdr.chargingID}`);
+    const session = device.sessions?.[sessionAt(device.sessions, cdr.pGWAddress, cdr.chargingID)];
     if (session) {
       session.rx += rx;
       session.tx += tx;
@@ -638,7 +711,7 @@ export class PartitionFold {
       out.duplicates++;
       return;
     }
-    this.state.seenSms.set(record.sms_id, record.timestamp);
+    this.state.seenSms.set(record.sms_id, minuteOf(record.timestamp));
     this.advance(record.timestamp, input, out);
     if (!record.delivered) return; // only delivered messages are charged
     const covered = this.coverage(
@@ -756,7 +829,7 @@ export class PartitionFold {
       out.duplicates++;
       return;
     }
-    this.state.seenCommands.set(command.command_id, command.timestamp);
+    this.state.seenCommands.set(command.command_id, minuteOf(command.timestamp));
     this.advance(command.timestamp, input, out);
     const device = this.deviceState(index);
     try {
@@ -773,14 +846,18 @@ export class PartitionFold {
         this.limitEffects(index, effects, command.timestamp, input, out);
         return;
       }
-      const { quota, effects } = applyQuotaCommand(device.quotas[command.service], command);
+      const { quota, effects } = applyQuotaCommand(device.quotas?.[command.service], command);
       if (quota) {
+        device.quotas ??= {};
         device.quotas[command.service] = quota;
         this.state.withQuota.add(index);
         this.state.nextQuotaDeadline = Math.min(this.state.nextQuotaDeadline, quotaDeadline(quota));
       } else {
-        delete device.quotas[command.service];
-        if (!device.quotas.DATA && !device.quotas.SMS) this.state.withQuota.delete(index);
+        if (device.quotas) delete device.quotas[command.service];
+        if (!device.quotas?.DATA && !device.quotas?.SMS) {
+          device.quotas = undefined;
+          this.state.withQuota.delete(index);
+        }
       }
       this.quotaEffects(index, effects, command.service, command.timestamp, input, out);
     } catch (error) {
@@ -810,7 +887,8 @@ export class PartitionFold {
     out: FoldOutputs,
   ): void {
     const device = this.deviceState(index);
-    const { DATA: data, SMS: sms } = device.quotas;
+    const data = device.quotas?.DATA;
+    const sms = device.quotas?.SMS;
     if (data && usage.dataBytes > 0n)
       this.quotaEffects(index, consumeQuota(data, usage.dataBytes, t), 'DATA', t, input, out, slot);
     // An SMS quota counts the messages the device sends.
@@ -928,13 +1006,15 @@ export class PartitionFold {
     const device = this.deviceState(index);
     const services = scope === 'ALL' ? ['DATA', 'SMS'] : [scope];
     if (action === 'BLOCK' || action === 'THROTTLE') {
+      device.holds ??= [];
       for (const service of services)
         if (!device.holds.includes(`${service}:${rule}`)) device.holds.push(`${service}:${rule}`);
     } else if (action === 'UNBLOCK') {
-      device.holds = device.holds.filter(
+      const holds = (device.holds ?? []).filter(
         (hold) => !services.some((service) => hold === `${service}:${rule}`),
       );
-      const free = services.filter((service) => !device.holds.some((hold) => hold.startsWith(`${service}:`)));
+      device.holds = holds.length > 0 ? holds : undefined;
+      const free = services.filter((service) => !holds.some((hold) => hold.startsWith(`${service}:`)));
       if (free.length === 0) return;
       scope = free.length === 2 ? 'ALL' : (free[0] as 'DATA' | 'SMS');
     }

@@ -58,19 +58,40 @@ function buildSubject(dir: Directory, index: number, slot: number): EventSubject
   };
 }
 
-/** The visited operator as emnify's location-update detail; mnc/tapcode ids are derived (operator id x 100 + n). */
+/** An operator's country, tapcode and mnc parts of the detail, built once per operator. */
+const operatorParts = new WeakMap<Operator, { country: object; tapcode: object[]; mnc: object[] }>();
+
+/**
+ * The visited operator as emnify's location-update detail; mnc/tapcode ids are derived
+ * (operator id x 100 + n). A fresh top-level object each time (callers add fields to it),
+ * whose nested parts are shared and never changed: every open PDP session keeps its
+ * detail in the state, and a million sessions must not hold a million copies of them.
+ */
 export function operatorDetail(operator: Operator, country: Country): Record<string, unknown> {
+  let parts = operatorParts.get(operator);
+  if (!parts || (parts.country as { id: number }).id !== country.id) {
+    parts = {
+      country: Object.freeze({
+        id: country.id,
+        name: country.name,
+        country_code: country.country_code,
+        mcc: country.mcc,
+        iso_code: country.iso_code,
+      }),
+      tapcode: operator.tapcode
+        ? [Object.freeze({ id: operator.id * 100 + 1, tapcode: operator.tapcode })]
+        : [],
+      mnc: operator.mncs.map((mnc, k) => Object.freeze({ id: operator.id * 100 + k + 1, mnc })),
+    };
+    Object.freeze(parts.tapcode);
+    Object.freeze(parts.mnc);
+    operatorParts.set(operator, parts);
+  }
   return {
     id: operator.id,
     name: operator.name,
-    country: {
-      id: country.id,
-      name: country.name,
-      country_code: country.country_code,
-      mcc: country.mcc,
-      iso_code: country.iso_code,
-    },
-    tapcode: operator.tapcode ? [{ id: operator.id * 100 + 1, tapcode: operator.tapcode }] : [],
-    mnc: operator.mncs.map((mnc, k) => ({ id: operator.id * 100 + k + 1, mnc })),
+    country: parts.country,
+    tapcode: parts.tapcode,
+    mnc: parts.mnc,
   };
 }
