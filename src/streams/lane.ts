@@ -345,11 +345,14 @@ export class Lane {
     return true;
   }
 
+  /** All partitions at once: the cursor store writes the commits that meet into one file write. */
   private async commit(ends: Map<string, number>): Promise<void> {
     const { cursors, stream } = this.options;
-    for (const [key, offset] of ends) {
-      const at = key.lastIndexOf('/');
-      await cursors.commit(cursorGroup(stream.id), key.slice(0, at), Number(key.slice(at + 1)), offset);
-    }
+    await Promise.all(
+      [...ends].map(([key, offset]) => {
+        const at = key.lastIndexOf('/');
+        return cursors.commit(cursorGroup(stream.id), key.slice(0, at), Number(key.slice(at + 1)), offset);
+      }),
+    );
   }
 }
