@@ -111,12 +111,13 @@ const SCENARIOS: Record<string, Scenario> = {
   },
   streams: {
     description:
-      '5k devices, 6 virtual hours: webhook streams (batches of 3000) drain a backlog, then run beside the engine fed 20,000 raw records/s',
+      '20k devices, 6 virtual hours: a usage and an events stream per organisation (80) drain a backlog to a webhook (batches of 3000), the same streams to S3 (moto_server), then run beside the engine fed 20,000 raw records/s',
     script: 'streams.js',
-    args: ['5000', '6', '20000'],
+    args: ['20000', '6', '20000'],
     heapLimitMb: 2048,
     compare: [
       higher('backlog_records_per_second'),
+      higher('s3_records_per_second'),
       higher('live_delivered_per_second'),
       lower('live_p99_ms', 100),
     ],

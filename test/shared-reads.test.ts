@@ -193,7 +193,8 @@ describe('records a lane hands to sinks', () => {
     const { fieldsOf, fieldsOfBytes } = await import('../src/streams/record-fields.js');
     const event = `{"id":128,"timestamp":"t","alert":true,"description":"Zürich ${'é'.repeat(100)}","event_type":{"id":3,"description":"x"},"organisation":{"id":1002,"name":"ö"}}`;
     const usage = `{"id":192,"traffic_type":{"id":5,"description":"Data"},"organisation":{"id":1003,"name":"o"},"cost":1.5}`;
-    for (const text of [event, usage]) {
+    const quiet = '{"id":5,"alert":false,"event_type":{"id":11},"organisation":{"id":7}}';
+    for (const text of [event, usage, quiet]) {
       const viaBytes = fieldsOfBytes(Buffer.from(text, 'utf8'));
       expect(viaBytes).toEqual(fieldsOf(text));
     }
@@ -202,5 +203,7 @@ describe('records a lane hands to sinks', () => {
       fieldsOfBytes(Buffer.from(`{"id":1,"description":"${'x'.repeat(2000)}","organisation":{"id":1}}`)),
     ).toBeUndefined();
     expect(fieldsOfBytes(Buffer.from('{"organisation":{"id":1},"id":2}'))).toBeUndefined();
+    expect(fieldsOfBytes(Buffer.from('{"id":12'))).toBeUndefined();
+    expect(fieldsOfBytes(Buffer.from(`{"id":3,"x":"${'y'.repeat(745)}","organisation":{"id":12345}}`))).toBeUndefined();
   });
 });
