@@ -204,6 +204,8 @@ describe('records a lane hands to sinks', () => {
     ).toBeUndefined();
     expect(fieldsOfBytes(Buffer.from('{"organisation":{"id":1},"id":2}'))).toBeUndefined();
     expect(fieldsOfBytes(Buffer.from('{"id":12'))).toBeUndefined();
-    expect(fieldsOfBytes(Buffer.from(`{"id":3,"x":"${'y'.repeat(745)}","organisation":{"id":12345}}`))).toBeUndefined();
+    expect(
+      fieldsOfBytes(Buffer.from(`{"id":3,"x":"${'y'.repeat(745)}","organisation":{"id":12345}}`)),
+    ).toBeUndefined();
   });
 });

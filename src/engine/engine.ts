@@ -527,7 +527,10 @@ export class EmbeddedEngine {
     const index = this.directory.indexOfEndpointId(endpointId);
     if (index === undefined) return undefined;
     const device = this.processorOf(index)?.state().devices.get(index);
-    return { organisationId: this.directory.endpoint(index).organisation_id, quota: device?.quotas?.[service] };
+    return {
+      organisationId: this.directory.endpoint(index).organisation_id,
+      quota: device?.quotas?.[service],
+    };
   }
 
   /**
