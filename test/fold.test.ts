@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { DataCdr, RawRecord, SignalingRecord, SmsRecord } from '../src/contracts/raw.js';
-import { emptyOutputs, PartitionFold } from '../src/core/fold.js';
+import { emptyOutputs, PartitionFold, upgradeStateV1 } from '../src/core/fold.js';
 import { idPosition, outputId } from '../src/core/ids.js';
 import { type EmnifyEvent, type EmnifyUsageRecord, toJson, usageFromJson } from '../src/core/output.js';
 import { sessionId } from '../src/core/session-id.js';
@@ -258,7 +258,7 @@ describe('usage rules', () => {
     earlier.seenCdrs = new Map([['pgw-1/4242/1', T0 + 45_000]]);
     const device = earlier.devices.get(0) as NonNullable<ReturnType<PartitionFold['device']>>;
     Object.assign(device, { sessions: new Map(), quotas: {}, holds: [] });
-    const restored = new PartitionFold(new Directory(smallWorld()), earlier);
+    const restored = new PartitionFold(new Directory(smallWorld()), upgradeStateV1(earlier));
     const again = emptyOutputs();
     restored.apply(cdr(1, T0, T0 + 45_000, 1000, 0), 0, 1, again);
     expect(again.duplicates).toBe(1);
@@ -279,7 +279,10 @@ describe('usage rules', () => {
     const [open] = device.sessions ?? [];
     const { gateway: _gateway, chargingId: _charging, ...rest } = open as NonNullable<typeof open>;
     Object.assign(device, { sessions: new Map([['100.64.0.10/4242', rest]]) });
-    const restored = new PartitionFold(new Directory(smallWorld()), folder.state);
+    // Version 1 windows held milliseconds.
+    for (const seen of [folder.state.seenCdrs, folder.state.seenSignaling])
+      for (const [key, minute] of seen) seen.set(key, minute * 60_000);
+    const restored = new PartitionFold(new Directory(smallWorld()), upgradeStateV1(folder.state));
     const out = emptyOutputs();
     restored.apply(cdr(2, T0 + 45_000, T0 + 60_000, 1_048_576, 0), 0, 2, out);
     restored.apply(signaling('DELETE_PDP_CONTEXT', T0 + 60_000, pdp), 0, 3, out);

@@ -193,39 +193,40 @@ function minuteOf(time: number): number {
   return Math.floor(time / 60_000);
 }
 
-/** Minutes since 1970 stay below this for millennia; a bigger value is a millisecond time. */
-const MINUTES_BELOW = 2 ** 31;
+function repeatWindows(state: PartitionState): Map<string, number>[] {
+  return [state.seenCdrs, state.seenSms, state.seenSignaling, state.seenCommands];
+}
+
+/**
+ * A state as snapshots of version 1 hold it, in today's shape: the repeat windows held
+ * milliseconds, and sessions were a Map keyed "gateway/charging id" (with empty quotas,
+ * holds and session Maps, which today's code reads as none).
+ */
+export function upgradeStateV1(state: PartitionState): PartitionState {
+  for (const seen of repeatWindows(state)) for (const [key, time] of seen) seen.set(key, minuteOf(time));
+  for (const device of state.devices.values()) {
+    const earlier = device.sessions as unknown as Map<string, Omit<OpenSession, 'gateway' | 'chargingId'>>;
+    const sessions: OpenSession[] = [];
+    for (const [key, session] of earlier) {
+      const slash = key.lastIndexOf('/');
+      const gateway = key.slice(0, slash);
+      const charging = key.slice(slash + 1);
+      sessions.push({
+        ...session,
+        gateway: gateway === 'null' ? null : gateway,
+        chargingId: charging === 'null' ? null : Number(charging),
+      });
+    }
+    device.sessions = sessions.length > 0 ? sessions : undefined;
+  }
+  return state;
+}
 
 export class PartitionFold {
   constructor(
     private readonly dir: Directory,
     readonly state: PartitionState = emptyState(),
-  ) {
-    // Snapshots before the windows kept minutes hold milliseconds, and sessions in a Map
-    // keyed "gateway/charging id".
-    for (const seen of this.repeatWindows())
-      for (const [key, time] of seen) if (time >= MINUTES_BELOW) seen.set(key, minuteOf(time));
-    for (const device of state.devices.values()) {
-      const earlier = device.sessions as unknown;
-      if (!(earlier instanceof Map)) continue;
-      const sessions: OpenSession[] = [];
-      for (const [key, session] of earlier as Map<string, Omit<OpenSession, 'gateway' | 'chargingId'>>) {
-        const slash = key.lastIndexOf('/');
-        const gateway = key.slice(0, slash);
-        const charging = key.slice(slash + 1);
-        sessions.push({
-          ...session,
-          gateway: gateway === 'null' ? null : gateway,
-          chargingId: charging === 'null' ? null : Number(charging),
-        });
-      }
-      device.sessions = sessions.length > 0 ? sessions : undefined;
-    }
-  }
-
-  private repeatWindows(): Map<string, number>[] {
-    return [this.state.seenCdrs, this.state.seenSms, this.state.seenSignaling, this.state.seenCommands];
-  }
+  ) {}
 
   /** Folds one raw record read at (partition, offset) into the state; appends what it produces to `out`. */
   apply(raw: RawRecord, partition: number, offset: number, out: FoldOutputs): void {
@@ -313,7 +314,7 @@ export class PartitionFold {
   /** Forgets dedup keys older than the window; keys are inserted in roughly event-time order. */
   private evictSeen(before: number): void {
     const limit = minuteOf(before);
-    for (const seen of this.repeatWindows()) {
+    for (const seen of repeatWindows(this.state)) {
       for (const [key, minute] of seen) {
         if (minute >= limit) break;
         seen.delete(key);

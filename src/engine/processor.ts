@@ -13,6 +13,7 @@ import {
   type FoldOutputs,
   PartitionFold,
   type PartitionState,
+  upgradeStateV1,
 } from '../core/fold.js';
 import { outputId } from '../core/ids.js';
 import { eventBytes, usageBytes } from '../core/output-json.js';
@@ -26,7 +27,8 @@ export const OUTPUT_TOPICS = ['events', 'usage', 'enforcement', 'dead-letters'] 
 export type OutputTopic = (typeof OUTPUT_TOPICS)[number];
 
 interface Snapshot {
-  version: 1;
+  /** 2 since the state's repeat windows keep minutes and sessions are lists (upgradeStateV1). */
+  version: 1 | 2;
   partition: number;
   /** Next raw offset to process. */
   inputOffset: number;
@@ -103,7 +105,10 @@ export class PartitionProcessor {
     const snapshot = await readSnapshot<Snapshot>(this.snapshotFile);
     const ends = snapshot?.outputEnd;
     if (snapshot) {
-      this.fold = new PartitionFold(this.dir, snapshot.state);
+      this.fold = new PartitionFold(
+        this.dir,
+        snapshot.version === 1 ? upgradeStateV1(snapshot.state) : snapshot.state,
+      );
       this.inputOffset = snapshot.inputOffset;
     }
     for (const topic of OUTPUT_TOPICS) {
@@ -244,7 +249,7 @@ export class PartitionProcessor {
     for (const topic of OUTPUT_TOPICS)
       outputEnd[topic] = (await this.outputs[topic].endOffset(this.partition)) - this.skip[topic];
     const snapshot: Snapshot = {
-      version: 1,
+      version: 2,
       partition: this.partition,
       inputOffset: this.inputOffset,
       outputEnd,
