@@ -16,6 +16,7 @@ import type {
 import type { Directory } from '../reference/directory.js';
 import type { Country, Operator, Ratezone, Tariff } from '../reference/types.js';
 import { formatDecimal } from './decimal.js';
+import { derivedPart } from './derived.js';
 import { buildEvent, type EventSpec, type EventSubject, eventOf, isoMonth, isoTime } from './events.js';
 import { MAX_SUB, outputId } from './ids.js';
 import {
@@ -1050,57 +1051,41 @@ function withBalance(endpoint: EventEndpoint): EmnifyUsageRecord['endpoint'] {
   return copy;
 }
 
-/**
- * The operator and tariff parts of usage records, one object per operator/network code and
- * per tariff/ratezone (made again should the reference data they copy change): fewer
- * objects, and output-json.ts writes each once.
- */
+/** The operator and tariff parts of usage records (derivedPart: output-json.ts writes each once). */
 const usageOperators = new WeakMap<Operator, Map<string, EmnifyUsageRecord['operator']>>();
 function usageOperator(operator: Operator, country: Country, mnc: string): EmnifyUsageRecord['operator'] {
-  let byMnc = usageOperators.get(operator);
-  if (!byMnc) {
-    byMnc = new Map();
-    usageOperators.set(operator, byMnc);
-  }
-  let value = byMnc.get(mnc);
-  if (
-    !value ||
-    value.name !== operator.name ||
-    value.id !== operator.id ||
-    value.country.id !== country.id ||
-    value.country.mcc !== country.mcc ||
-    value.country.name !== country.name
-  ) {
-    value = {
+  return derivedPart(
+    usageOperators,
+    operator,
+    mnc,
+    (part) =>
+      part.name === operator.name &&
+      part.id === operator.id &&
+      part.country.id === country.id &&
+      part.country.mcc === country.mcc &&
+      part.country.name === country.name,
+    () => ({
       id: operator.id,
       name: operator.name,
       mnc,
       country: { id: country.id, mcc: country.mcc, name: country.name },
-    };
-    byMnc.set(mnc, value);
-  }
-  return value;
+    }),
+  );
 }
 
-const usageTariffs = new WeakMap<Tariff, WeakMap<Ratezone, EmnifyUsageRecord['tariff']>>();
+const usageTariffs = new WeakMap<Tariff, Map<Ratezone, EmnifyUsageRecord['tariff']>>();
 function usageTariff(tariff: Tariff, zone: Ratezone): EmnifyUsageRecord['tariff'] {
-  let byZone = usageTariffs.get(tariff);
-  if (!byZone) {
-    byZone = new WeakMap();
-    usageTariffs.set(tariff, byZone);
-  }
-  let value = byZone.get(zone);
-  if (
-    !value ||
-    value.name !== tariff.name ||
-    value.id !== tariff.id ||
-    value.ratezone.id !== zone.id ||
-    value.ratezone.name !== zone.name
-  ) {
-    value = { id: tariff.id, name: tariff.name, ratezone: { id: zone.id, name: zone.name } };
-    byZone.set(zone, value);
-  }
-  return value;
+  return derivedPart(
+    usageTariffs,
+    tariff,
+    zone,
+    (part) =>
+      part.name === tariff.name &&
+      part.id === tariff.id &&
+      part.ratezone.id === zone.id &&
+      part.ratezone.name === zone.name,
+    () => ({ id: tariff.id, name: tariff.name, ratezone: { id: zone.id, name: zone.name } }),
+  );
 }
 
 /** A timestamp no record of ours can have (NaN is let through, as it always was). */

@@ -1,5 +1,6 @@
 import type { Directory } from '../reference/directory.js';
 import type { Country, Operator } from '../reference/types.js';
+import { derivedPart } from './derived.js';
 import type { EventSubject } from './events.js';
 
 /** ISO-8601 dates of the reference data ("2025-01-01T00:00:00Z") with milliseconds, as in events. */
@@ -58,19 +59,33 @@ function buildSubject(dir: Directory, index: number, slot: number): EventSubject
   };
 }
 
-/** An operator's country, tapcode and mnc parts of the detail, built once per operator. */
-const operatorParts = new WeakMap<Operator, { country: object; tapcode: object[]; mnc: object[] }>();
+interface OperatorParts {
+  country: Readonly<Pick<Country, 'id' | 'name' | 'country_code' | 'mcc' | 'iso_code'>>;
+  tapcode: readonly Readonly<{ id: number; tapcode: string }>[];
+  mnc: readonly Readonly<{ id: number; mnc: string }>[];
+}
+const operatorParts = new WeakMap<Operator, Map<Country, OperatorParts>>();
 
 /**
  * The visited operator as emnify's location-update detail; mnc/tapcode ids are derived
  * (operator id x 100 + n). A fresh top-level object each time (callers add fields to it),
- * whose nested parts are shared and never changed: every open PDP session keeps its
- * detail in the state, and a million sessions must not hold a million copies of them.
+ * whose nested parts are shared (derivedPart): every open PDP session keeps its detail in
+ * the state, and a million sessions must not hold a million copies of them.
  */
 export function operatorDetail(operator: Operator, country: Country): Record<string, unknown> {
-  let parts = operatorParts.get(operator);
-  if (!parts || (parts.country as { id: number }).id !== country.id) {
-    parts = {
+  const parts = derivedPart(
+    operatorParts,
+    operator,
+    country,
+    (part) =>
+      part.country.name === country.name &&
+      part.country.mcc === country.mcc &&
+      part.country.country_code === country.country_code &&
+      part.country.iso_code === country.iso_code &&
+      part.tapcode[0]?.tapcode === (operator.tapcode || undefined) &&
+      part.mnc.length === operator.mncs.length &&
+      operator.mncs.every((mnc, k) => part.mnc[k]?.mnc === mnc),
+    () => ({
       country: Object.freeze({
         id: country.id,
         name: country.name,
@@ -78,15 +93,14 @@ export function operatorDetail(operator: Operator, country: Country): Record<str
         mcc: country.mcc,
         iso_code: country.iso_code,
       }),
-      tapcode: operator.tapcode
-        ? [Object.freeze({ id: operator.id * 100 + 1, tapcode: operator.tapcode })]
-        : [],
-      mnc: operator.mncs.map((mnc, k) => Object.freeze({ id: operator.id * 100 + k + 1, mnc })),
-    };
-    Object.freeze(parts.tapcode);
-    Object.freeze(parts.mnc);
-    operatorParts.set(operator, parts);
-  }
+      tapcode: Object.freeze(
+        operator.tapcode ? [Object.freeze({ id: operator.id * 100 + 1, tapcode: operator.tapcode })] : [],
+      ),
+      mnc: Object.freeze(
+        operator.mncs.map((mnc, k) => Object.freeze({ id: operator.id * 100 + k + 1, mnc })),
+      ),
+    }),
+  );
   return {
     id: operator.id,
     name: operator.name,
