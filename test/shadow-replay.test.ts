@@ -30,6 +30,10 @@ const SHADOW = 91001;
 const capture = join(dir, 'capture.ndjson');
 const config = join(dir, 'deployment.yaml');
 
+/** The capture replayed with ORG shadowed as SHADOW into the deployment of `config`. */
+const shadowReplay = (...args: string[]) =>
+  cli('replay', capture, '--shadow', `${ORG}=${SHADOW}`, '--config', config, ...args);
+
 /** The organisation of a capture line, routed as the ingestor routes it; undefined for none. */
 const directory = new Directory(reference);
 function organisationOf(line: string): number | undefined {
@@ -183,17 +187,7 @@ describe('replay --shadow ORG=SHADOW --config FILE', () => {
     expect(of(before.events, ORG)).toContainEqual({ type: '12', n: '1' });
 
     const requests = clickhouse?.requests.length ?? 0;
-    const run = await cli(
-      'replay',
-      capture,
-      '--shadow',
-      `${ORG}=${SHADOW}`,
-      '--config',
-      config,
-      '--data-dir',
-      shadowDir,
-      '--json',
-    );
+    const run = await shadowReplay('--data-dir', shadowDir, '--json');
     expect(run.code, run.stderr).toBe(0);
     first = JSON.parse(run.stdout) as ShadowJson;
     firstTokens = tokens(requests);
@@ -268,16 +262,7 @@ describe('replay --shadow ORG=SHADOW --config FILE', () => {
     const store = liveEngine().store;
     const stored = await totals(store);
     // The text summary this time.
-    const again = await cli(
-      'replay',
-      capture,
-      '--shadow',
-      `${ORG}=${SHADOW}`,
-      '--config',
-      config,
-      '--data-dir',
-      shadowDir,
-    );
+    const again = await shadowReplay('--data-dir', shadowDir);
     expect(again.code, again.stderr).toBe(0);
     expect(again.stdout).toMatch(/\(0 records new, /);
     expect(again.stdout).toContain(
@@ -291,7 +276,7 @@ describe('replay --shadow ORG=SHADOW --config FILE', () => {
     expect(await totals(store)).toEqual(stored);
 
     const requests = clickhouse?.requests.length ?? 0;
-    const fresh = await cli('replay', capture, '--shadow', `${ORG}=${SHADOW}`, '--config', config, '--json');
+    const fresh = await shadowReplay('--json');
     expect(fresh.code, fresh.stderr).toBe(0);
     const result = JSON.parse(fresh.stdout) as ShadowJson;
     expect(result.data_dir).not.toBe(shadowDir);
