@@ -35,5 +35,5 @@ COPY src/api/dashboard/public ./src/api/dashboard/public
 # Mount points owned by the runtime user, so that named volumes start writable.
 RUN mkdir -p /data /shared && chown node:node /data /shared
 USER node
-ENTRYPOINT ["node", "/app/dist/src/cli/main.js"]
+ENTRYPOINT ["node", "--max-semi-space-size=32", "/app/dist/src/cli/main.js"]
 CMD ["--help"]

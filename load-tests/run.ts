@@ -242,6 +242,8 @@ function main(): number {
       ...(scenario.unpinned ? [] : pin),
       process.execPath,
       `--max-old-space-size=${scenario.heapLimitMb}`,
+      // As the CLI runs (its shebang, npm start, the image): docs/engine.md "Node flags".
+      '--max-semi-space-size=32',
       script,
       ...scenarioArgs,
     ];

@@ -43,6 +43,11 @@ describe('units: 1 KB = 1024 B, 1 MB = 1024 KB', () => {
     expect(bytesToMb(230_400n)).toBe('0.219727'); // 225 KB = 0.2197265625 MB
     expect(bytesToMb(1n)).toBe('0.000001'); // 0.00000095 -> half-up
     expect(bytesToMb(0n)).toBe('0.000000');
+    expect(bytesToMb(8_192n)).toBe('0.007813'); // 0.0078125: a tie, half-up
+    expect(bytesToMb(575_000_000_000n)).toBe('548362.731934'); // 548362.73193359375
+    // Past ~576 GB the arithmetic leaves doubles for BigInts; the rounding stays the same.
+    expect(bytesToMb(600_000_000_000n)).toBe('572204.589844'); // 572204.58984375
+    expect(bytesToMb(1_099_511_627_776n)).toBe('1048576.000000'); // 1 TB
   });
 
   it('turns an MB allowance into whole bytes, rounding down', () => {

@@ -1,4 +1,4 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --max-semi-space-size=32
 import { DataStreamerError, UsageError } from '../util/errors.js';
 import { VERSION } from '../util/version.js';
 import { captureCommand } from './commands/capture.js';

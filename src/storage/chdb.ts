@@ -18,6 +18,10 @@ let loading: Promise<ChdbEngine> | undefined;
 export function loadChdb(): Promise<ChdbEngine> {
   loading ??= (async () => {
     try {
+      // chDB's jemalloc reads this when the library loads. By default it keeps freed pages
+      // for seconds; returning them at once cut the 1M-endpoint replay's peak RSS by ~130 MB
+      // (src/storage/README.md). Set JE_MALLOC_CONF yourself to choose otherwise.
+      process.env.JE_MALLOC_CONF ??= 'dirty_decay_ms:0,muzzy_decay_ms:0';
       const [connection, root] = await Promise.all([import('chdb/connection'), import('chdb')]);
       return { createConnection: connection.createChdbConnection, drainPending: root.drainPending };
     } catch (error) {
