@@ -95,6 +95,7 @@ const enforcement: EnforcementCommand = {
   timestamp: 1_767_600_000_000,
   action: 'THROTTLE',
   scope: 'DATA',
+  level: 'ENDPOINT',
   endpoint_id: 20_200_078,
   imsis: ['901430000000102', '295050000000102'],
   peak_throughput: 64_000,
@@ -273,6 +274,18 @@ describe('schema evolution', () => {
     expect(read.cell_id).toBeNull();
     expect(read.lac).toBe(921);
     expect(read.cause).toBe('USER_AUTHENTICATION_FAILED');
+  });
+
+  it('reads enforcement commands written with version 1 (no level) as the endpoint level', () => {
+    const v1 = avro.Type.forSchema(
+      readSchema(join(packageRoot(), 'schemas', 'avro', 'history', 'enforcement-command.v1.avsc')),
+    );
+    const current = avroType('enforcement-command');
+    const { level: _, ...oldRecord } = enforcement;
+    const read = current.fromBuffer(v1.toBuffer(oldRecord), current.createResolver(v1)) as EnforcementCommand;
+    expect(read.level).toBe('ENDPOINT');
+    expect(read.action).toBe('THROTTLE');
+    expect(read.peak_throughput).toBe(64_000);
   });
 
   it('maps a cause symbol added by a newer writer to UNKNOWN (enum default)', () => {

@@ -431,6 +431,7 @@ describe('quotas, limits and enforcement in the fold', () => {
         timestamp: T0 + 3000,
         action: 'BLOCK',
         scope: 'DATA',
+        level: 'ENDPOINT',
         endpoint_id: 1,
         imsis: [IMSI],
         peak_throughput: null,

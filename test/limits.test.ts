@@ -7,7 +7,9 @@ import {
   newEndpointLimits,
   type OrganisationSpend,
 } from '../src/core/limits.js';
-import { T0 } from './fixtures.js';
+import { OrganisationStage, type OrganisationStageOutputs } from '../src/core/organisation-stage.js';
+import { Directory } from '../src/reference/directory.js';
+import { smallWorld, T0 } from './fixtures.js';
 
 const MB = 1_048_576n;
 const FEB = Date.UTC(2026, 1, 1);
@@ -123,5 +125,91 @@ describe('organisation stage', () => {
     );
     stage.apply(usage('0.01', '2026-02-01T00:00:00.000Z'), 0, 2, out);
     expect(out.enforcement.slice(6).map((c) => c.action)).toEqual(new Array(6).fill('UNBLOCK'));
+    // The core keeps these apart from the endpoints' own quota and limit blocks.
+    expect(new Set(out.enforcement.map((c) => c.level))).toEqual(new Set(['ORGANISATION']));
+  });
+
+  describe('the month ends for every organisation at once', () => {
+    type Outputs = OrganisationStageOutputs;
+    /** Organisation 1 (limit 0.50) has endpoints 1-4, organisation 2 (no limit) 5 and 6. */
+    const world = smallWorld();
+    world.organisations = [
+      { id: 1, name: 'Test Org', currency: 'EUR', monthly_cost_limit: '0.50' },
+      { id: 2, name: 'Other Org', currency: 'EUR' },
+    ] as typeof world.organisations;
+    for (const e of world.endpoints ?? []) if (e.id >= 5) e.organisation_id = 2;
+    const dir = new Directory(world);
+    const usage = (organisationId: number, cost: string, end: string) =>
+      ({
+        record: { end_timestamp: end },
+        organisationId,
+        currency: 'EUR',
+        cost: parseDecimal(cost),
+      }) as unknown as import('../src/core/fold.js').RatedUsage;
+    const fresh = (): Outputs => ({ events: [], enforcement: [] });
+
+    it("lifts a blocked organisation at 00:00 UTC on the 1st with another organisation's usage", () => {
+      const stage = new OrganisationStage(dir);
+      const out = fresh();
+      stage.apply(usage(1, '0.60', '2026-01-31T10:00:00.000Z'), 0, 0, out);
+      expect(out.enforcement.map((c) => c.action)).toEqual(new Array(4).fill('BLOCK'));
+      // Organisation 1 is blocked and has no usage in February; organisation 2 has.
+      const feb = fresh();
+      stage.apply(usage(2, '0.10', '2026-02-01T00:05:00.000Z'), 0, 1, feb);
+      expect(feb.events.map((e) => [e.event_type.id, e.organisation.id, e.timestamp])).toEqual([
+        [0, 1, '2026-02-01T00:00:00.000Z'],
+      ]);
+      expect(feb.enforcement.map((c) => [c.endpoint_id, c.action, c.timestamp])).toEqual(
+        [1, 2, 3, 4].map((id) => [id, 'UNBLOCK', Date.UTC(2026, 1, 1)]),
+      );
+      // Its February starts at zero: 0.40 more does not reach the limit, 0.10 after it does.
+      const more = fresh();
+      stage.apply(usage(1, '0.40', '2026-02-02T00:00:00.000Z'), 0, 2, more);
+      expect(more.events).toEqual([]);
+      stage.apply(usage(1, '0.10', '2026-02-02T01:00:00.000Z'), 0, 3, more);
+      expect(more.events.map((e) => e.event_type.id)).toEqual([12]);
+    });
+
+    it('does not count a late record of a month that has ended', () => {
+      const stage = new OrganisationStage(dir);
+      const out = fresh();
+      stage.apply(usage(2, '0.01', '2026-02-01T00:05:00.000Z'), 0, 0, out);
+      stage.apply(usage(1, '0.60', '2026-01-31T23:59:00.000Z'), 0, 1, out);
+      expect(out.events).toEqual([]);
+      expect(stage.spend.get(1)).toEqual({ month: '2026-02', cost: 0n, blocked: false });
+    });
+
+    it('lifts the same way after a restart from its state', () => {
+      const stage = new OrganisationStage(dir);
+      stage.apply(usage(1, '0.60', '2026-01-31T10:00:00.000Z'), 0, 0, fresh());
+      const restarted = new OrganisationStage(dir);
+      for (const [id, spend] of stage.spend) restarted.spend.set(id, { ...spend });
+      const [a, b] = [fresh(), fresh()];
+      stage.apply(usage(2, '0.10', '2026-02-01T00:05:00.000Z'), 0, 1, a);
+      restarted.apply(usage(2, '0.10', '2026-02-01T00:05:00.000Z'), 0, 1, b);
+      expect(b).toEqual(a);
+      expect(a.enforcement).toHaveLength(4);
+    });
+
+    it('lifts many blocked organisations over the next records, within the ids each record has', () => {
+      const many = smallWorld();
+      many.organisations = Array.from({ length: 51 }, (_, i) => ({
+        id: i + 1,
+        name: `Org ${i + 1}`,
+        currency: 'EUR' as const,
+        ...(i < 50 ? { monthly_cost_limit: '0.01' } : {}),
+      })) as typeof many.organisations;
+      const stage = new OrganisationStage(new Directory(many));
+      for (let id = 1; id <= 50; id++)
+        stage.apply(usage(id, '0.02', '2026-01-20T00:00:00.000Z'), 0, id, fresh());
+      const [first, second] = [fresh(), fresh()];
+      stage.apply(usage(51, '0.01', '2026-02-01T00:00:00.000Z'), 0, 100, first);
+      stage.apply(usage(51, '0.01', '2026-02-01T00:01:00.000Z'), 0, 101, second);
+      expect(first.events.map((e) => e.organisation.id)).toEqual(Array.from({ length: 48 }, (_, i) => i + 1));
+      expect(second.events.map((e) => e.organisation.id)).toEqual([49, 50]);
+      const ids = [...first.events, ...second.events].map((e) => e.id);
+      expect(new Set(ids).size).toBe(50);
+      expect([...stage.spend.values()].every((s) => !s.blocked && s.month === '2026-02')).toBe(true);
+    });
   });
 });

@@ -147,6 +147,7 @@ describe('simulate --kafka', () => {
       timestamp: at,
       action,
       scope: 'DATA',
+      level: 'ENDPOINT',
       endpoint_id: endpoint,
       imsis: [],
       peak_throughput: action === 'THROTTLE' ? 64_000 : null,

@@ -303,6 +303,7 @@ describe('core simulator: enforcement commands', () => {
     timestamp,
     action,
     scope: 'DATA',
+    level: 'ENDPOINT',
     endpoint_id: 3,
     imsis: [...imsisOfEndpoint(2, world)],
     peak_throughput: null,
@@ -341,6 +342,28 @@ describe('core simulator: enforcement commands', () => {
       (s) => s.type === 'CREATE_PDP_CONTEXT' && s.timestamp > at + 24 * HOUR,
     );
     expect(after.some((s) => s.result === 'ACCEPTED')).toBe(true);
+  });
+
+  it("keeps the endpoint's own block and its organisation's apart: each UNBLOCK lifts only its level", () => {
+    const { sim, out } = untilOnline();
+    const at = sim.now + 1000;
+    const hours = (n: number) => at + n * HOUR;
+    // Organisation blocked from 0 h to 12 h, the endpoint itself (quota) from 6 h to 18 h.
+    sim.enforce(command('BLOCK', hours(0), { level: 'ORGANISATION', command_id: 'org-block' }));
+    sim.enforce(command('BLOCK', hours(6), { command_id: 'quota-block' }));
+    sim.enforce(command('UNBLOCK', hours(12), { level: 'ORGANISATION', command_id: 'org-unblock' }));
+    sim.enforce(command('UNBLOCK', hours(18), { command_id: 'quota-unblock' }));
+    while (sim.generate(out, 10_000)) {
+      // run to the end
+    }
+    const creates = signalingOf(out, imsisOfEndpoint(2, world)).filter(
+      (s) => s.type === 'CREATE_PDP_CONTEXT' && s.timestamp > at,
+    );
+    const between = (from: number, to: number) =>
+      creates.filter((s) => s.timestamp > hours(from) && s.timestamp < hours(to));
+    expect(between(0, 18).length).toBeGreaterThan(0);
+    expect(between(0, 18).every((s) => s.result === 'REJECTED')).toBe(true);
+    expect(between(18, 72).some((s) => s.result === 'ACCEPTED')).toBe(true);
   });
 
   it('THROTTLE reconnects the device with sessions capped at the peak throughput', () => {

@@ -116,12 +116,19 @@ export interface EngineCommand {
 
 export type EnforcementAction = 'BLOCK' | 'THROTTLE' | 'UNBLOCK' | 'DISCONNECT';
 export type EnforcementScope = 'DATA' | 'SMS' | 'ALL';
+/**
+ * Who decided: the endpoint's own rules (quotas, monthly limits; the partition merges
+ * them) or its organisation's cost limit. The core keeps one block per level, so lifting
+ * one never lifts the other.
+ */
+export type EnforcementLevel = 'ENDPOINT' | 'ORGANISATION';
 
 export interface EnforcementCommand {
   command_id: string;
   timestamp: number;
   action: EnforcementAction;
   scope: EnforcementScope;
+  level: EnforcementLevel;
   endpoint_id: number;
   imsis: string[];
   peak_throughput: number | null;

@@ -1025,6 +1025,7 @@ export class PartitionFold {
       timestamp: t,
       action,
       scope,
+      level: 'ENDPOINT',
       endpoint_id: this.dir.endpointId(index),
       imsis: this.dir.sim(index).imsis.map((i) => i.imsi),
       peak_throughput: peakThroughput,

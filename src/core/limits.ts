@@ -172,6 +172,29 @@ export interface OrganisationSpend {
 }
 
 /**
+ * Moves an organisation's spend on to a later month: the cost starts again at zero, and a
+ * block of the month before is lifted.
+ */
+export function startOrganisationMonth(spend: OrganisationSpend, month: string): LimitEffect[] {
+  const effects: LimitEffect[] = [];
+  if (spend.blocked)
+    effects.push({
+      event: 'GENERIC',
+      description: `Monthly cost limit reset for ${month}; services restored.`,
+      enforce: { action: 'UNBLOCK', scope: 'ALL', reason: 'monthly cost limit reset' },
+    });
+  spend.month = month;
+  spend.cost = 0n;
+  spend.blocked = false;
+  return effects;
+}
+
+/** 00:00 UTC on the 1st of the month after `month` ("2026-01" -> 2026-02-01), ms. */
+export function nextMonthStart(month: string): number {
+  return Date.UTC(Number(month.slice(0, 4)), Number(month.slice(5, 7)), 1);
+}
+
+/**
  * Adds a usage record's cost to its organisation's month. Costs in another currency than
  * the organisation's are counted by the caller separately (no exchange rates here).
  */
@@ -181,19 +204,8 @@ export function countOrganisationCost(
   cost: bigint,
   t: number,
 ): LimitEffect[] {
-  const effects: LimitEffect[] = [];
   const month = monthOf(t);
-  if (month > spend.month) {
-    if (spend.blocked)
-      effects.push({
-        event: 'GENERIC',
-        description: `Monthly cost limit reset for ${month}; services restored.`,
-        enforce: { action: 'UNBLOCK', scope: 'ALL', reason: 'monthly cost limit reset' },
-      });
-    spend.month = month;
-    spend.cost = 0n;
-    spend.blocked = false;
-  }
+  const effects = month > spend.month ? startOrganisationMonth(spend, month) : [];
   if (month < spend.month) return effects;
   spend.cost += cost;
   if (limit !== undefined && !spend.blocked && spend.cost >= parseDecimal(limit)) {

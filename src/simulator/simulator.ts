@@ -25,10 +25,15 @@ const ACT_SESSION = 1;
 const ACT_TICK = 2;
 const ACT_PURGE = 3;
 
-// Policy flags set by enforcement commands.
+// Policy flags set by enforcement commands. Blocks are kept per level (the endpoint's own
+// rules, its organisation's cost limit): an UNBLOCK lifts only its own level's.
 const DATA_BLOCKED = 1;
 const SMS_BLOCKED = 2;
 const THROTTLED = 4;
+const ORG_DATA_BLOCKED = 8;
+const ORG_SMS_BLOCKED = 16;
+const ANY_DATA_BLOCK = DATA_BLOCKED | ORG_DATA_BLOCKED;
+const ANY_SMS_BLOCK = SMS_BLOCKED | ORG_SMS_BLOCKED;
 /** A device configured with a wrong APN: all its sessions are rejected. */
 const WRONG_APN = 0x80;
 
@@ -572,7 +577,8 @@ export class CoreSimulator {
     const services = this.dir.serviceProfileOf(i).services;
     const r = this.rand(i);
     let rejection: [Cause, number] | undefined;
-    if (!services.data || (this.flags[i] as number) & DATA_BLOCKED) rejection = ['SERVICE_NOT_ALLOWED', 200];
+    if (!services.data || (this.flags[i] as number) & ANY_DATA_BLOCK)
+      rejection = ['SERVICE_NOT_ALLOWED', 200];
     else if (apn !== 'em') rejection = ['UNKNOWN_APN', 219];
     else if (r < CORE_RULES.pdpNoResourcesChance) rejection = ['NO_RESOURCES', 199];
     else if (r < CORE_RULES.pdpNoResourcesChance + CORE_RULES.pdpAuthFailureChance)
@@ -766,7 +772,7 @@ export class CoreSimulator {
       this.tAction[i] = Math.max(this.tAction[i] as number, t + CORE_RULES.purgeAfterMs);
     let cause: string | null = null;
     if (this.state[i] === OFFLINE) cause = 'absentSubscriber';
-    else if ((this.flags[i] as number) & SMS_BLOCKED) cause = 'smsBlocked';
+    else if ((this.flags[i] as number) & ANY_SMS_BLOCK) cause = 'smsBlocked';
     else if (!(mo ? services.sms_mo : services.sms_mt)) cause = 'teleserviceNotProvisioned';
     const op = this.operators[this.operator[i] as number] as Operator;
     const country = this.dir.countries[this.country[i] as number];
@@ -798,19 +804,23 @@ export class CoreSimulator {
     this.stats.enforcementApplied++;
     const data = command.scope !== 'SMS';
     const sms = command.scope !== 'DATA';
+    // Commands written before levels existed are the endpoint's.
+    const organisation = command.level === 'ORGANISATION';
+    const dataBlock = organisation ? ORG_DATA_BLOCKED : DATA_BLOCKED;
+    const smsBlock = organisation ? ORG_SMS_BLOCKED : SMS_BLOCKED;
     let flags = this.flags[i] as number;
     switch (command.action) {
       case 'BLOCK':
-        if (data) flags |= DATA_BLOCKED;
-        if (sms) flags |= SMS_BLOCKED;
+        if (data) flags |= dataBlock;
+        if (sms) flags |= smsBlock;
         break;
       case 'THROTTLE':
         flags |= THROTTLED;
         this.throttleBps[i] = command.peak_throughput ?? 64_000;
         break;
       case 'UNBLOCK':
-        if (data) flags &= ~(DATA_BLOCKED | THROTTLED);
-        if (sms) flags &= ~SMS_BLOCKED;
+        if (data) flags &= ~(organisation ? ORG_DATA_BLOCKED : DATA_BLOCKED | THROTTLED);
+        if (sms) flags &= ~smsBlock;
         break;
       case 'DISCONNECT':
         break;
