@@ -169,6 +169,7 @@ describe('bad input through the engine', () => {
       cdr.replace(/"servedIMSI":"\d+"/, '"servedIMSI":"001019999999999"'), // unknown IMSI
       '\u0000\u00ff\u0013garbage\u0001', // garbage bytes
       '{"kind":"fax","record":{}}', // unknown kind
+      cdr.replace(/"timeOfLastUsage":\d+/, `"timeOfLastUsage":${Date.UTC(2099, 0, 1)}`), // a wrong clock
     ];
     const dirty = join(dir, 'dirty.ndjson');
     const mixed = [...lines.slice(0, 200), ...bad, ...lines.slice(200)];
@@ -193,6 +194,7 @@ describe('bad input through the engine', () => {
           'SELECT reason_code, reason, record_kind FROM dead_letters ORDER BY reason_code, reason',
         );
         expect(reasons.map((r) => r.reason_code)).toEqual([
+          'FUTURE_TIMESTAMP',
           'MALFORMED_JSON',
           'MALFORMED_JSON',
           'SCHEMA_MISMATCH',
@@ -205,6 +207,16 @@ describe('bad input through the engine', () => {
         expect(String(reasons.find((r) => r.reason_code === 'UNKNOWN_IMSI')?.reason)).toBe(
           'IMSI 001019999999999 belongs to no SIM in the reference data',
         );
+        // Rejected while a later record was applied, it keeps its own position and text.
+        const [future] = await store.query(
+          "SELECT record_kind, payload, partition, offset FROM dead_letters WHERE reason_code = 'FUTURE_TIMESTAMP'",
+        );
+        expect(future?.record_kind).toBe('data_cdr');
+        expect(String(future?.payload)).toContain(`"timeOfLastUsage":${Date.UTC(2099, 0, 1)}`);
+        const [held] = await engine.log
+          .topic('raw', 4)
+          .then((raw) => raw.read(Number(future?.partition), Number(future?.offset), 1));
+        expect(held?.value.toString('utf8')).toContain(`"timeOfLastUsage":${Date.UTC(2099, 0, 1)}`);
       }
       await engine.close();
     }

@@ -1,6 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import type { DataCdr, RawRecord, SignalingRecord, SmsRecord } from '../src/contracts/raw.js';
-import { emptyOutputs, PartitionFold, upgradeStateV1 } from '../src/core/fold.js';
+import {
+  CONFIRM_WITHIN,
+  emptyOutputs,
+  MAX_LEAP_MS,
+  PartitionFold,
+  upgradeStateV1,
+} from '../src/core/fold.js';
 import { idPosition, outputId } from '../src/core/ids.js';
 import { type EmnifyEvent, type EmnifyUsageRecord, toJson, usageFromJson } from '../src/core/output.js';
 import { sessionId } from '../src/core/session-id.js';
@@ -313,6 +319,8 @@ describe('usage rules', () => {
       [
         cdr(1, T0, T0 + 45_000, 1_048_576, 0), // January: uses the whole 1 MB allowance
         cdr(2, feb - 5000, feb, 1024, 0), // February: a new month, inside its allowance
+        // 27 days ahead: the clock guard holds it until a record of the partition follows.
+        signaling('UPDATE_LOCATION', feb + 1000, { imsi: '295050000000103' }),
         cdr(3, T0 + 45_000, T0 + 90_000, 1024, 0), // late January record: beyond January's allowance
       ],
       world,
@@ -567,7 +575,12 @@ describe('monthly reset on the 1st', () => {
     } as (typeof world.service_profiles)[0];
     const feb = Date.UTC(2026, 1, 1, 0, 5);
     const { out } = fold(
-      [cdr(1, T0, T0 + 1000, 2_000_000, 0), signaling('UPDATE_LOCATION', feb, { imsi: '295050000000103' })],
+      [
+        cdr(1, T0, T0 + 1000, 2_000_000, 0),
+        signaling('UPDATE_LOCATION', feb, { imsi: '295050000000103' }),
+        // 27 days later than the first: the clock guard applies the one before once this follows.
+        signaling('UPDATE_LOCATION', feb + 1000, { imsi: '295050000000104', record_id: 'r-next' }),
+      ],
       world,
     );
     expect(
@@ -611,6 +624,7 @@ describe('blocks from different rules', () => {
         cdr(1, T0, T0 + 1000, 2_000_000, 0), // uses the 1 MB quota up and passes the 1 MB limit
         quota({ type: 'QUOTA_TOP_UP', volume: '10', timestamp: T0 + 2000 }), // the quota no longer blocks, the limit still does
         signaling('UPDATE_LOCATION', feb, { imsi: '295050000000103' }), // the 1st: the limit lets go too
+        signaling('UPDATE_LOCATION', feb + 1000, { imsi: '295050000000104', record_id: 'r-next' }), // confirms the jump
       ],
       world,
     );
@@ -619,5 +633,71 @@ describe('blocks from different rules', () => {
       ['BLOCK', 'DATA', '2026-01-05T00:00:01.000Z'],
       ['UNBLOCK', 'DATA', '2026-02-01T00:00:00.000Z'],
     ]);
+  });
+});
+
+describe('the clock guard: a record far ahead of the partition waits for the next ones', () => {
+  const DAY = 24 * HOUR;
+  const other = (t: number, id: string) =>
+    signaling('UPDATE_LOCATION', t, { imsi: '295050000000103', record_id: id });
+
+  it('dead-letters a record whose clock is years ahead, and the partition goes on as before', () => {
+    const world = smallWorld();
+    world.service_profiles[0] = {
+      ...world.service_profiles[0],
+      limits: { data_mb: '1' },
+    } as (typeof world.service_profiles)[0];
+    const year2099 = Date.UTC(2099, 0, 1);
+    const { folder, out } = fold(
+      [
+        cdr(1, T0, T0 + 1000, 600_000, 0),
+        cdr(2, year2099 - 1000, year2099, 1000, 0), // a core node with a wrong clock
+        other(T0 + 2000, 'a'),
+        other(T0 + 3000, 'b'),
+        other(T0 + 4000, 'c'),
+        cdr(1, T0, T0 + 1000, 600_000, 0), // a repeat: still recognised
+        cdr(3, T0 + 5000, T0 + 6000, 600_000, 0), // 1.2 MB in January: over the 1 MB limit
+      ],
+      world,
+    );
+    expect(folder.state.watermark).toBe(T0 + 6000);
+    expect(folder.state.held).toBeUndefined();
+    expect(out.deadLetters).toEqual([
+      expect.objectContaining({
+        id: outputId(0, 1, 0),
+        reason_code: 'FUTURE_TIMESTAMP',
+        held: { offset: 1, raw: expect.objectContaining({ kind: 'data_cdr' }) },
+      }),
+    ]);
+    expect(out.deadLetters[0]?.reason).toMatch(
+      /^data_cdr record at 2099-01-01T00:00:00.000Z is \d+ h ahead of the partition's event time \(2026-01-05T00:00:03.000Z\), more than 168 h, and the next 3 records did not follow it/,
+    );
+    expect(out.duplicates).toBe(1);
+    expect(out.usage.map((u) => u.record.id)).toEqual([outputId(0, 0, 0), expect.any(Number)]);
+    // The monthly limit still counts January: the 2099 record did not move the endpoint's month.
+    expect(out.events.map((e) => e.event_type.id)).toContain(11);
+    expect(CONFIRM_WITHIN).toBe(3);
+  });
+
+  it('applies a held record once the next record shows the jump is real, with the ids of its own position', () => {
+    const later = T0 + 30 * DAY;
+    const records = [signaling('UPDATE_LOCATION', T0), other(later, 'jump'), other(later + 1000, 'next')];
+    const { folder, out } = fold(records);
+    expect(out.events.map((e) => [e.id, e.timestamp])).toEqual([
+      [outputId(0, 0, 0), '2026-01-05T00:00:00.000Z'],
+      [outputId(0, 1, 0), '2026-02-04T00:00:00.000Z'],
+      [outputId(0, 2, 0), '2026-02-04T00:00:01.000Z'],
+    ]);
+    expect(folder.state.watermark).toBe(later + 1000);
+    // Until then it waits in the state (and so in snapshots), not applied.
+    const waiting = fold(records.slice(0, 2));
+    expect(waiting.out.events).toHaveLength(1);
+    expect(waiting.folder.state.held).toEqual([{ raw: records[1], offset: 1, misses: 0 }]);
+    expect(MAX_LEAP_MS).toBe(7 * DAY);
+  });
+
+  it('lets a record up to 7 days ahead through at once', () => {
+    const { out } = fold([signaling('UPDATE_LOCATION', T0), other(T0 + 7 * DAY, 'week')]);
+    expect(out.events).toHaveLength(2);
   });
 });

@@ -5,13 +5,14 @@
  * the service-profile limits act here too and yield enforcement commands for the core;
  * the organisation cost limit spans partitions and has its own stage.
  */
-import type {
-  DataCdr,
-  EnforcementCommand,
-  EngineCommand,
-  RawRecord,
-  SignalingRecord,
-  SmsRecord,
+import {
+  type DataCdr,
+  type EnforcementCommand,
+  type EngineCommand,
+  eventTime,
+  type RawRecord,
+  type SignalingRecord,
+  type SmsRecord,
 } from '../contracts/raw.js';
 import type { Directory } from '../reference/directory.js';
 import type { Country, Operator, Ratezone, Tariff } from '../reference/types.js';
@@ -59,6 +60,15 @@ function sessionAt(
     if (session.chargingId === chargingId && session.gateway === gateway) return i;
   }
   return -1;
+}
+
+/**
+ * "a/b/c": a key the state keeps. A template literal would leave V8's tree of the parts
+ * (a cons string, ~157 bytes with its map entry); join makes one flat string (~70): the
+ * repeat window holds one per CDR, millions with a large fleet.
+ */
+function stateKey(...parts: (string | number)[]): string {
+  return parts.join('/');
 }
 
 /**
@@ -115,7 +125,28 @@ export interface PartitionState {
   inclusiveUsed: Map<string, bigint>;
   /** Highest event time seen. */
   watermark: number;
+  /** Records too far ahead of the watermark, waiting for the next records to confirm the jump. */
+  held?: HeldRecord[];
 }
+
+/** A record held back by the clock guard (PartitionFold.apply), with its input offset. */
+export interface HeldRecord {
+  raw: RawRecord;
+  offset: number;
+  /** Following records that did not confirm it. */
+  misses: number;
+}
+
+/**
+ * The clock guard. A record more than this far ahead of the partition's event time would
+ * move the clock that expires quotas, resets monthly limits and forgets repeats, and its
+ * own month would become its endpoint's: one wrong timestamp (a core's clock in 2099)
+ * could reset every limit and let repeats be billed twice. So it is held until the
+ * records after it show the jump is real.
+ */
+export const MAX_LEAP_MS = 7 * 24 * 3_600_000;
+/** Following records that may fail to confirm a held record before it is dead-lettered. */
+export const CONFIRM_WITHIN = 3;
 
 export function emptyState(): PartitionState {
   return {
@@ -148,6 +179,8 @@ export interface DeadLetterSpec {
   stage: 'validate' | 'resolve' | 'rate' | 'fold';
   reason_code: string;
   reason: string;
+  /** A record held back and rejected later (the clock guard): not the input being applied. */
+  held?: { offset: number; raw: RawRecord };
 }
 
 export interface FoldOutputs {
@@ -231,6 +264,51 @@ export class PartitionFold {
 
   /** Folds one raw record read at (partition, offset) into the state; appends what it produces to `out`. */
   apply(raw: RawRecord, partition: number, offset: number, out: FoldOutputs): void {
+    const time = eventTime(raw);
+    if (this.state.held) this.decideHeld(time, partition, out);
+    // The first record of a partition sets its clock wherever it is.
+    if (this.state.watermark > 0 && time > this.state.watermark + MAX_LEAP_MS) {
+      this.state.held ??= [];
+      this.state.held.push({ raw, offset, misses: 0 });
+      return;
+    }
+    this.applyNow(raw, partition, offset, out);
+  }
+
+  /**
+   * A record close to (or after) the newest held one confirms the jump: the held records
+   * are applied, in input order and with their own positions' ids, before it. Any other
+   * record is a miss for each; a record held through CONFIRM_WITHIN misses had a wrong
+   * clock and is dead-lettered.
+   */
+  private decideHeld(time: number, partition: number, out: FoldOutputs): void {
+    const held = this.state.held as HeldRecord[];
+    const newest = held[held.length - 1] as HeldRecord;
+    if (time >= eventTime(newest.raw) - MAX_LEAP_MS) {
+      this.state.held = undefined;
+      for (const record of held) this.applyNow(record.raw, partition, record.offset, out);
+      return;
+    }
+    const waiting: HeldRecord[] = [];
+    for (const record of held) {
+      record.misses++;
+      if (record.misses < CONFIRM_WITHIN) {
+        waiting.push(record);
+        continue;
+      }
+      const at = eventTime(record.raw);
+      out.deadLetters.push({
+        id: new Input(partition, record.offset).nextId(),
+        stage: 'validate',
+        reason_code: 'FUTURE_TIMESTAMP',
+        reason: `${record.raw.kind} record at ${isoTime(at)} is ${Math.floor((at - this.state.watermark) / 3_600_000)} h ahead of the partition's event time (${isoTime(this.state.watermark)}), more than ${MAX_LEAP_MS / 3_600_000} h, and the next ${CONFIRM_WITHIN} records did not follow it: its clock is wrong`,
+        held: { offset: record.offset, raw: record.raw },
+      });
+    }
+    this.state.held = waiting.length > 0 ? waiting : undefined;
+  }
+
+  private applyNow(raw: RawRecord, partition: number, offset: number, out: FoldOutputs): void {
     const input = new Input(partition, offset);
     switch (raw.kind) {
       case 'signaling':
@@ -647,7 +725,7 @@ export class PartitionFold {
     const plmn = cdr.servingNodePLMNIdentifier;
     const net = this.network(plmn.slice(0, 3), plmn.slice(3), input, out);
     if (!net) return;
-    const key = `${cdr.nodeID}/${cdr.chargingID}/${cdr.recordSequenceNumber}`;
+    const key = stateKey(cdr.nodeID, cdr.chargingID, cdr.recordSequenceNumber);
     if (this.state.seenCdrs.has(key)) {
       out.duplicates++;
       return;
@@ -676,7 +754,7 @@ export class PartitionFold {
     }
     // Counted in the month of its own usage time, even when it arrives late.
     const month = isoMonth(cdr.timeOfLastUsage);
-    const counter = `${this.dir.endpointId(ref.index)}/${covered.zone.id}/${month}`;
+    const counter = stateKey(this.dir.endpointId(ref.index), covered.zone.id, month);
     const rated = rateData({
       tariff: covered.tariff,
       zone: covered.zone,

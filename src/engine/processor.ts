@@ -7,6 +7,8 @@
  * (counted per topic), so the output log never holds a record twice.
  */
 import { join } from 'node:path';
+import { captureLine } from '../capture/ndjson.js';
+import { eventTime } from '../contracts/raw.js';
 import {
   emptyOutputs,
   emptyState,
@@ -150,21 +152,23 @@ export class PartitionProcessor {
         });
       for (let i = before; i < out.deadLetters.length; i++) {
         const dl = out.deadLetters[i] as FoldOutputs['deadLetters'][number];
+        // A record the clock guard held back is rejected while a later one is applied.
+        const timestamp = dl.held ? eventTime(dl.held.raw) : record.timestamp;
         deadLetters.push({
           key: null,
-          timestamp: record.timestamp,
+          timestamp,
           value: Buffer.from(
             JSON.stringify({
               id: dl.id,
-              timestamp: record.timestamp,
+              timestamp,
               stage: dl.stage,
               reason_code: dl.reason_code,
               reason: dl.reason,
               source: 'raw',
               partition: this.partition,
-              offset: record.offset,
-              record_kind: decoded.ok ? decoded.raw.kind : decoded.kind,
-              payload: record.value.toString('utf8'),
+              offset: dl.held ? dl.held.offset : record.offset,
+              record_kind: dl.held ? dl.held.raw.kind : decoded.ok ? decoded.raw.kind : decoded.kind,
+              payload: dl.held ? captureLine(dl.held.raw) : record.value.toString('utf8'),
             }),
           ),
         });
