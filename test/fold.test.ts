@@ -696,6 +696,22 @@ describe('the clock guard: a record far ahead of the partition waits for the nex
     expect(MAX_LEAP_MS).toBe(7 * DAY);
   });
 
+  it("gives a held record's own dead letters its position, not the one of the record that confirmed it", () => {
+    const later = T0 + 30 * DAY;
+    const { out } = fold([
+      signaling('UPDATE_LOCATION', T0),
+      signaling('UPDATE_LOCATION', later, { imsi: '001019999999999', record_id: 'stranger' }),
+      other(later + 1000, 'next'),
+    ]);
+    expect(out.deadLetters).toEqual([
+      expect.objectContaining({
+        id: outputId(0, 1, 0),
+        reason_code: 'UNKNOWN_IMSI',
+        held: { offset: 1, raw: expect.objectContaining({ kind: 'signaling' }) },
+      }),
+    ]);
+  });
+
   it('lets a record up to 7 days ahead through at once', () => {
     const { out } = fold([signaling('UPDATE_LOCATION', T0), other(T0 + 7 * DAY, 'week')]);
     expect(out.events).toHaveLength(2);

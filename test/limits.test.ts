@@ -170,6 +170,17 @@ describe('organisation stage', () => {
       expect(more.events.map((e) => e.event_type.id)).toEqual([12]);
     });
 
+    it('lifts a block as of the 1st after its month, even when the next usage is months later', () => {
+      const stage = new OrganisationStage(dir);
+      stage.apply(usage(1, '0.60', '2026-01-31T10:00:00.000Z'), 0, 0, fresh());
+      const march = fresh();
+      stage.apply(usage(2, '0.10', '2026-03-10T00:00:00.000Z'), 0, 1, march);
+      expect(march.events.map((e) => [e.timestamp, e.description])).toEqual([
+        ['2026-02-01T00:00:00.000Z', 'Monthly cost limit reset for 2026-02; services restored.'],
+      ]);
+      expect(stage.spend.get(1)).toEqual({ month: '2026-03', cost: 0n, blocked: false });
+    });
+
     it('does not count a late record of a month that has ended', () => {
       const stage = new OrganisationStage(dir);
       const out = fresh();

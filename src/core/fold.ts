@@ -179,7 +179,7 @@ export interface DeadLetterSpec {
   stage: 'validate' | 'resolve' | 'rate' | 'fold';
   reason_code: string;
   reason: string;
-  /** A record held back and rejected later (the clock guard): not the input being applied. */
+  /** Of a record the clock guard held back (applied or rejected later), not of the current input. */
   held?: { offset: number; raw: RawRecord };
 }
 
@@ -286,7 +286,13 @@ export class PartitionFold {
     const newest = held[held.length - 1] as HeldRecord;
     if (time >= eventTime(newest.raw) - MAX_LEAP_MS) {
       this.state.held = undefined;
-      for (const record of held) this.applyNow(record.raw, partition, record.offset, out);
+      for (const record of held) {
+        const before = out.deadLetters.length;
+        this.applyNow(record.raw, partition, record.offset, out);
+        // Its dead letters (an unknown IMSI, say) are its own, not the current input's.
+        for (let i = before; i < out.deadLetters.length; i++)
+          (out.deadLetters[i] as DeadLetterSpec).held = { offset: record.offset, raw: record.raw };
+      }
       return;
     }
     const waiting: HeldRecord[] = [];

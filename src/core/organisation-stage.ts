@@ -106,7 +106,9 @@ export class OrganisationStage {
     out: OrganisationStageOutputs,
   ): number {
     const at = nextMonthStart(spend.month);
-    const effects = startOrganisationMonth(spend, this.#month as string);
+    const effects = startOrganisationMonth(spend, monthOf(at));
+    // After a month without usage it goes on to the stage's month, still at zero.
+    spend.month = this.#month as string;
     for (const [i, effect] of effects.entries())
       this.#emit(organisationId, effect, at, partition, offset, sub + i, out);
     return effects.length;
