@@ -8,6 +8,7 @@ import { formatDecimal, parseDecimal } from '../src/core/decimal.js';
 import { usageFromJson } from '../src/core/output.js';
 import { EmbeddedEngine } from '../src/engine/engine.js';
 import { runLive } from '../src/engine/live.js';
+import { summarise } from '../src/engine/summary.js';
 import { Directory } from '../src/reference/directory.js';
 import { generateReferenceData } from '../src/reference/generator.js';
 import { runSimulation, simulationHeader } from '../src/simulator/run.js';
@@ -172,7 +173,9 @@ describe('bad input through the engine', () => {
       cdr.replace(/"timeOfLastUsage":\d+/, `"timeOfLastUsage":${Date.UTC(2099, 0, 1)}`), // a wrong clock
     ];
     const dirty = join(dir, 'dirty.ndjson');
-    const mixed = [...lines.slice(0, 200), ...bad, ...lines.slice(200)];
+    // Last of all, a wrong clock no record follows: held back, in the summary.
+    const last = cdr.replace(/"timeOfLastUsage":\d+/, `"timeOfLastUsage":${Date.UTC(2098, 0, 1)}`);
+    const mixed = [...lines.slice(0, 200), ...bad, ...lines.slice(200).filter((l) => l !== ''), last];
     writeFileSync(dirty, mixed.join('\n'));
 
     const results: Record<string, unknown>[][] = [];
@@ -189,6 +192,7 @@ describe('bad input through the engine', () => {
           'SELECT groupArray(reason_code) AS codes FROM (SELECT reason_code FROM dead_letters ORDER BY reason_code)',
         )),
       ]);
+      expect((await summarise(engine)).held_back).toBe(name === 'dirty-run' ? 1 : undefined);
       if (name === 'dirty-run') {
         const reasons = await store.query(
           'SELECT reason_code, reason, record_kind FROM dead_letters ORDER BY reason_code, reason',

@@ -124,6 +124,11 @@ export class PartitionProcessor {
     return this.inputOffset;
   }
 
+  /** Records the clock guard holds until later records confirm their time (src/core/fold.ts). */
+  get heldBack(): number {
+    return this.fold.state.held?.length ?? 0;
+  }
+
   /** Raw records not processed yet. */
   async lag(): Promise<number> {
     return (await this.raw.endOffset(this.partition)) - this.inputOffset;

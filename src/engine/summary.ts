@@ -11,6 +11,8 @@ import type { EmbeddedEngine } from './engine.js';
 
 export interface EngineSummary {
   records_in: number;
+  /** Only when some: records in, but held by the clock guard until later records come. */
+  held_back?: number;
   dead_letters: Record<string, number>;
   duplicates_skipped: number;
   events: Record<string, number>;
@@ -52,10 +54,13 @@ export async function summarise(engine: EmbeddedEngine): Promise<EngineSummary> 
     cost: {},
     enforcement_commands: 0,
   };
+  let held = 0;
   for (const processor of engine.processors) {
     summary.records_in += processor.offset;
     summary.duplicates_skipped += processor.stats.duplicates;
+    held += processor.heldBack;
   }
+  if (held > 0) summary.held_back = held;
   for (const topic of ['organisation-events', 'events'] as const) {
     for await (const value of values(engine, topic)) {
       const key = eventKey(value);

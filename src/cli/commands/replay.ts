@@ -181,6 +181,7 @@ export async function replayCommand(argv: string[]): Promise<number> {
       [
         `Replayed ${file}${values.tariff ? ` with the tariffs of ${values.tariff}` : ''} into ${values['data-dir']} (${formatCount(result.ingested)} records new, ${formatCount(result.processed)} processed in ${seconds.toFixed(2)} s, ${formatCount(summary.records_per_second)}/s)`,
         `  records in        ${formatCount(summary.records_in)}`,
+        ...heldLine(summary),
         `  dead letters      ${list(summary.dead_letters)}`,
         `  repeats skipped   ${formatCount(summary.duplicates_skipped)}`,
         `  events            ${list(summary.events)}`,
@@ -346,6 +347,7 @@ async function shadowRun(
       ),
       `  data dir          ${dataDir}`,
       `  records in        ${formatCount(summary.records_in)}`,
+      ...heldLine(summary),
       `  skipped           ${formatCount(skipped.records)}: other organisations ${list(skipped.by_organisation)}; no organisation ${formatCount(skipped.without_organisation)}`,
       `  dead letters      ${list(summary.dead_letters)}`,
       `  repeats skipped   ${formatCount(summary.duplicates_skipped)}`,
@@ -365,4 +367,13 @@ function list(counts: Record<string, number | string>): string {
       .map(([k, v]) => `${k}: ${typeof v === 'number' ? formatCount(v) : v}`)
       .join(', ') || 'none'
   );
+}
+
+/** Records the clock guard still holds (docs/engine.md): in, but waiting for later records. */
+function heldLine(summary: { held_back?: number }): string[] {
+  return summary.held_back
+    ? [
+        `  held back         ${formatCount(summary.held_back)} (more than 7 days ahead; decided by the next records)`,
+      ]
+    : [];
 }
