@@ -117,6 +117,16 @@ function sms(id: string, direction: 'MO' | 'MT', t: number, fields: Partial<SmsR
   };
 }
 
+/** The small world with a 1 MB monthly data limit on service profile 1 (endpoint 1's). */
+function worldWithDataLimit(): ReferenceData {
+  const world = smallWorld();
+  world.service_profiles[0] = {
+    ...world.service_profiles[0],
+    limits: { data_mb: '1' },
+  } as (typeof world.service_profiles)[0];
+  return world;
+}
+
 function fold(records: RawRecord[], world: ReferenceData = smallWorld()) {
   const folder = new PartitionFold(new Directory(world));
   const out = emptyOutputs();
@@ -568,11 +578,7 @@ describe('edge cases found in review', () => {
 
 describe('monthly reset on the 1st', () => {
   it('unblocks an endpoint blocked by its monthly limit when event time reaches the 1st, whoever sent the record', () => {
-    const world = smallWorld();
-    world.service_profiles[0] = {
-      ...world.service_profiles[0],
-      limits: { data_mb: '1' },
-    } as (typeof world.service_profiles)[0];
+    const world = worldWithDataLimit();
     const feb = Date.UTC(2026, 1, 1, 0, 5);
     const { out } = fold(
       [
@@ -594,11 +600,7 @@ describe('monthly reset on the 1st', () => {
 
 describe('blocks from different rules', () => {
   it('keeps an endpoint blocked by its monthly limit when its exhausted quota is topped up', () => {
-    const world = smallWorld();
-    world.service_profiles[0] = {
-      ...world.service_profiles[0],
-      limits: { data_mb: '1' },
-    } as (typeof world.service_profiles)[0];
+    const world = worldWithDataLimit();
     const quota = (fields: Partial<import('../src/contracts/raw.js').EngineCommand>): RawRecord => ({
       kind: 'command',
       record: {
@@ -642,11 +644,7 @@ describe('the clock guard: a record far ahead of the partition waits for the nex
     signaling('UPDATE_LOCATION', t, { imsi: '295050000000103', record_id: id });
 
   it('dead-letters a record whose clock is years ahead, and the partition goes on as before', () => {
-    const world = smallWorld();
-    world.service_profiles[0] = {
-      ...world.service_profiles[0],
-      limits: { data_mb: '1' },
-    } as (typeof world.service_profiles)[0];
+    const world = worldWithDataLimit();
     const year2099 = Date.UTC(2099, 0, 1);
     const { folder, out } = fold(
       [

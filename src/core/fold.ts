@@ -304,7 +304,7 @@ export class PartitionFold {
       }
       const at = eventTime(record.raw);
       out.deadLetters.push({
-        id: new Input(partition, record.offset).nextId(),
+        id: outputId(partition, record.offset, 0),
         stage: 'validate',
         reason_code: 'FUTURE_TIMESTAMP',
         reason: `${record.raw.kind} record at ${isoTime(at)} is ${Math.floor((at - this.state.watermark) / 3_600_000)} h ahead of the partition's event time (${isoTime(this.state.watermark)}), more than ${MAX_LEAP_MS / 3_600_000} h, and the next ${CONFIRM_WITHIN} records did not follow it: its clock is wrong`,

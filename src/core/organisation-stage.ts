@@ -52,13 +52,16 @@ export class OrganisationStage {
   /** Folds one usage record read at (stage partition, offset). */
   apply(usage: StageUsage, partition: number, offset: number, out: OrganisationStageOutputs): void {
     const t = Date.parse(usage.record.end_timestamp);
-    const month = monthOf(t);
-    if (this.#month === undefined) this.#resume();
-    if (this.#month === undefined || month > this.#month) {
+    // After a restart the state says where the stage was.
+    const before = this.#month ?? this.#latestMonth();
+    const month = before === undefined || monthOf(t) > before ? monthOf(t) : before;
+    if (month !== this.#month) {
       this.#month = month;
       // A record of a later month ends the month for every organisation. The blocked ones
       // are lifted now: a block of all their endpoints may keep their own usage from coming.
-      this.#ended = this.#blockedBefore(month);
+      this.#ended = [];
+      for (const [id, spend] of this.spend) if (spend.blocked && spend.month < month) this.#ended.push(id);
+      this.#ended.sort((a, b) => a - b);
     }
     let sub = 0;
     while (this.#ended.length > 0 && sub < RESETS_PER_RECORD) {
@@ -70,10 +73,10 @@ export class OrganisationStage {
     if (!organisation || organisation.currency !== usage.currency) return;
     let spend = this.spend.get(organisation.id);
     if (!spend) {
-      spend = { month: this.#month, cost: 0n, blocked: false };
+      spend = { month, cost: 0n, blocked: false };
       this.spend.set(organisation.id, spend);
     }
-    if (spend.month < this.#month) {
+    if (spend.month < month) {
       // Still waiting in #ended, or not blocked: its month starts before this record counts.
       this.#ended = this.#ended.filter((id) => id !== organisation.id);
       sub += this.#startMonth(organisation.id, spend, partition, offset, sub, out);
@@ -83,17 +86,12 @@ export class OrganisationStage {
       this.#emit(organisation.id, effect, t, partition, offset, sub++, out);
   }
 
-  /** After a restart: where the stage was, from its state. */
-  #resume(): void {
+  /** The latest month of any organisation's spend, or undefined without any. */
+  #latestMonth(): string | undefined {
+    let latest: string | undefined;
     for (const spend of this.spend.values())
-      if (this.#month === undefined || spend.month > this.#month) this.#month = spend.month;
-    if (this.#month !== undefined) this.#ended = this.#blockedBefore(this.#month);
-  }
-
-  #blockedBefore(month: string): number[] {
-    const ids: number[] = [];
-    for (const [id, spend] of this.spend) if (spend.blocked && spend.month < month) ids.push(id);
-    return ids.sort((a, b) => a - b);
+      if (latest === undefined || spend.month > latest) latest = spend.month;
+    return latest;
   }
 
   /** Moves an organisation on to the stage's month; a block is lifted as of 00:00 UTC on the 1st. */

@@ -158,23 +158,35 @@ export class PartitionProcessor {
         });
       for (let i = before; i < out.deadLetters.length; i++) {
         const dl = out.deadLetters[i] as FoldOutputs['deadLetters'][number];
-        // A record the clock guard held back is rejected while a later one is applied.
-        const timestamp = dl.held ? eventTime(dl.held.raw) : record.timestamp;
+        // A record the clock guard held back may be rejected while a later one is applied.
+        const source = dl.held
+          ? {
+              offset: dl.held.offset,
+              timestamp: eventTime(dl.held.raw),
+              kind: dl.held.raw.kind,
+              payload: captureLine(dl.held.raw),
+            }
+          : {
+              offset: record.offset,
+              timestamp: record.timestamp,
+              kind: decoded.ok ? decoded.raw.kind : decoded.kind,
+              payload: record.value.toString('utf8'),
+            };
         deadLetters.push({
           key: null,
-          timestamp,
+          timestamp: source.timestamp,
           value: Buffer.from(
             JSON.stringify({
               id: dl.id,
-              timestamp,
+              timestamp: source.timestamp,
               stage: dl.stage,
               reason_code: dl.reason_code,
               reason: dl.reason,
               source: 'raw',
               partition: this.partition,
-              offset: dl.held ? dl.held.offset : record.offset,
-              record_kind: dl.held ? dl.held.raw.kind : decoded.ok ? decoded.raw.kind : decoded.kind,
-              payload: dl.held ? captureLine(dl.held.raw) : record.value.toString('utf8'),
+              offset: source.offset,
+              record_kind: source.kind,
+              payload: source.payload,
             }),
           ),
         });
