@@ -5,7 +5,8 @@ import {
   emptyOutputs,
   MAX_LEAP_MS,
   PartitionFold,
-  upgradeStateV1,
+  type PartitionState,
+  restoreState,
 } from '../src/core/fold.js';
 import { idPosition, outputId } from '../src/core/ids.js';
 import { type EmnifyEvent, type EmnifyUsageRecord, toJson, usageFromJson } from '../src/core/output.js';
@@ -269,12 +270,12 @@ describe('usage rules', () => {
 
   it('forgets a repeat after the 48-hour window, and reads the windows of an earlier snapshot (milliseconds)', () => {
     const { folder, out } = fold([cdr(1, T0, T0 + 45_000, 1000, 0)]);
-    // The state as snapshots before this release held it: times in ms, empty containers.
-    const earlier = folder.state;
+    // The state as snapshots of version 1 held it: a Map of CDR keys, times in ms, empty containers.
+    const earlier = folder.state as PartitionState & { seenCdrs?: Map<string, number> };
     earlier.seenCdrs = new Map([['pgw-1/4242/1', T0 + 45_000]]);
     const device = earlier.devices.get(0) as NonNullable<ReturnType<PartitionFold['device']>>;
     Object.assign(device, { sessions: new Map(), quotas: {}, holds: [] });
-    const restored = new PartitionFold(new Directory(smallWorld()), upgradeStateV1(earlier));
+    const restored = new PartitionFold(new Directory(smallWorld()), restoreState(1, earlier));
     const again = emptyOutputs();
     restored.apply(cdr(1, T0, T0 + 45_000, 1000, 0), 0, 1, again);
     expect(again.duplicates).toBe(1);
@@ -295,13 +296,16 @@ describe('usage rules', () => {
     const [open] = device.sessions ?? [];
     const { gateway: _gateway, chargingId: _charging, ...rest } = open as NonNullable<typeof open>;
     Object.assign(device, { sessions: new Map([['100.64.0.10/4242', rest]]) });
-    // Version 1 windows held milliseconds.
-    for (const seen of [folder.state.seenCdrs, folder.state.seenSignaling])
-      for (const [key, minute] of seen) seen.set(key, minute * 60_000);
-    const restored = new PartitionFold(new Directory(smallWorld()), upgradeStateV1(folder.state));
+    // Version 1 windows held milliseconds, CDR keys in a Map.
+    const earlier = folder.state as PartitionState & { seenCdrs?: Map<string, number> };
+    earlier.seenCdrs = new Map([['pgw-1/4242/1', T0 + 45_000]]);
+    for (const [key, minute] of earlier.seenSignaling) earlier.seenSignaling.set(key, minute * 60_000);
+    const restored = new PartitionFold(new Directory(smallWorld()), restoreState(1, earlier));
     const out = emptyOutputs();
-    restored.apply(cdr(2, T0 + 45_000, T0 + 60_000, 1_048_576, 0), 0, 2, out);
-    restored.apply(signaling('DELETE_PDP_CONTEXT', T0 + 60_000, pdp), 0, 3, out);
+    restored.apply(cdr(1, T0, T0 + 45_000, 1_048_576, 524_288), 0, 2, out); // a repeat
+    restored.apply(cdr(2, T0 + 45_000, T0 + 60_000, 1_048_576, 0), 0, 3, out);
+    restored.apply(signaling('DELETE_PDP_CONTEXT', T0 + 60_000, pdp), 0, 4, out);
+    expect(out.duplicates).toBe(1);
     const deleted = out.events.at(-1) as EmnifyEvent;
     expect(deleted.event_type.id).toBe(5);
     expect((deleted.detail as { volume: unknown }).volume).toEqual({ total: 2.5, rx: 2, tx: 0.5 });
@@ -562,6 +566,22 @@ describe('edge cases found in review', () => {
     const record = out.usage[0]?.record as EmnifyUsageRecord;
     expect(record.cost).toBe('0.0000009766'); // 1 KB at 0.001/MB = 0.0000009765625, half-up
     expect(usageFromJson(toJson(record)).cost).toBe('0.0000009766');
+  });
+
+  it('recognises a repeated signaling transaction for an hour, and a CDR for 48 hours', () => {
+    const repeat = (t: number) => signaling('UPDATE_LOCATION', T0, { timestamp: t });
+    const { out } = fold([
+      signaling('UPDATE_LOCATION', T0),
+      cdr(1, T0, T0 + 1000, 10, 10),
+      repeat(T0 + 30 * 60_000), // the same transaction id, 30 minutes later
+      sms('s-1', 'MO', T0 + 150 * 60_000), // event time moves on 2.5 hours
+      repeat(T0 + 150 * 60_000), // now too late to be a repeat: a new transaction
+      sms('s-2', 'MO', T0 + 47 * HOUR),
+      cdr(1, T0, T0 + 1000, 10, 10), // still within 48 hours of the first copy
+    ]);
+    expect(out.duplicates).toBe(2);
+    expect(out.events.filter((e) => e.event_type.id === 1)).toHaveLength(2);
+    expect(out.usage.filter((u) => u.record.traffic_type.description === 'Data')).toHaveLength(1);
   });
 
   it('skips a repeated signaling transaction, and dead-letters a CDR opened before 2000', () => {

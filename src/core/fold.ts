@@ -16,6 +16,7 @@ import {
 } from '../contracts/raw.js';
 import type { Directory } from '../reference/directory.js';
 import type { Country, Operator, Ratezone, Tariff } from '../reference/types.js';
+import { CdrRepeats, type CdrRepeatsSnapshot } from './cdr-repeats.js';
 import { formatDecimal } from './decimal.js';
 import { derivedPart } from './derived.js';
 import { buildEvent, type EventSpec, type EventSubject, eventOf, isoMonth, isoTime } from './events.js';
@@ -65,7 +66,7 @@ function sessionAt(
 /**
  * "a/b/c": a key the state keeps. A template literal would leave V8's tree of the parts
  * (a cons string, ~157 bytes with its map entry); join makes one flat string (~70): the
- * repeat window holds one per CDR, millions with a large fleet.
+ * inclusive-volume counters hold one per endpoint, zone and month.
  */
 function stateKey(...parts: (string | number)[]): string {
   return parts.join('/');
@@ -105,15 +106,16 @@ export interface DeviceState {
 
 export interface PartitionState {
   devices: Map<number, DeviceState>;
+  /** Data CDRs already rated, per bearer (cdr-repeats.ts). */
+  cdrRepeats: CdrRepeats;
   /**
-   * Data CDRs (node/charging id/sequence) and SMS ids already rated, with the minute of
-   * their event time (minutes since 1970 are small integers, which V8 keeps in the map
-   * itself; milliseconds would cost a heap number per entry, millions of them).
+   * SMS and command ids already applied, with the minute of their event time (minutes
+   * since 1970 are small integers, which V8 keeps in the map itself; milliseconds would
+   * cost a heap number per entry).
    */
-  seenCdrs: Map<string, number>;
   seenSms: Map<string, number>;
   seenCommands: Map<string, number>;
-  /** Signaling record ids (a repeated transaction from the core is skipped), with their minute. */
+  /** Signaling record ids of the last hour (a repeated transaction from the core is skipped), with their minute. */
   seenSignaling: Map<string, number>;
   /** Endpoints (directory index) holding a quota: checked for expiry and refill as time passes. */
   withQuota: Set<number>;
@@ -151,7 +153,7 @@ export const CONFIRM_WITHIN = 3;
 export function emptyState(): PartitionState {
   return {
     devices: new Map(),
-    seenCdrs: new Map(),
+    cdrRepeats: new CdrRepeats(),
     seenSms: new Map(),
     seenCommands: new Map(),
     seenSignaling: new Map(),
@@ -197,8 +199,14 @@ export function emptyOutputs(): FoldOutputs {
   return { events: [], usage: [], deadLetters: [], enforcement: [], duplicates: 0 };
 }
 
-/** Repeats are recognised within this much event time of the first copy. */
+/** Repeats of CDRs, SMS and commands are recognised within this much event time of the first copy. */
 export const DEDUP_WINDOW_MS = 48 * 3_600_000;
+/**
+ * Repeats of a signaling transaction within this much: the core resends one within
+ * seconds when an answer is lost, and a window of 48 hours held every signaling id of a
+ * fleet for two days (a third of all records).
+ */
+export const SIGNALING_WINDOW_MS = 3_600_000;
 /** Timestamps outside this range are impossible for a record of ours. */
 const EARLIEST = Date.UTC(2000, 0, 1);
 const LATEST = Date.UTC(2100, 0, 1);
@@ -227,17 +235,39 @@ function minuteOf(time: number): number {
   return Math.floor(time / 60_000);
 }
 
-function repeatWindows(state: PartitionState): Map<string, number>[] {
-  return [state.seenCdrs, state.seenSms, state.seenSignaling, state.seenCommands];
+/** Forgets keys before `minute`; they were added in roughly event-time order. */
+function forgetBefore(seen: Map<string, number>, minute: number): void {
+  for (const [key, at] of seen) {
+    if (at >= minute) break;
+    seen.delete(key);
+  }
+}
+
+/** What a snapshot of version 1 or 2 holds instead of `cdrRepeats`. */
+interface EarlierWindows {
+  seenCdrs?: Map<string, number>;
 }
 
 /**
- * A state as snapshots of version 1 hold it, in today's shape: the repeat windows held
- * milliseconds, and sessions were a Map keyed "gateway/charging id" (with empty quotas,
- * holds and session Maps, which today's code reads as none).
+ * A state as a snapshot of `version` holds it, in today's shape. Version 3 keeps the CDR
+ * window in its own form (cdr-repeats.ts); 2 kept a Map "node/charging id/sequence" ->
+ * minute; 1 also kept milliseconds instead of minutes, and sessions in a Map keyed
+ * "gateway/charging id" (with empty quotas, holds and session Maps, which today's code
+ * reads as none).
  */
-export function upgradeStateV1(state: PartitionState): PartitionState {
-  for (const seen of repeatWindows(state)) for (const [key, time] of seen) seen.set(key, minuteOf(time));
+export function restoreState(version: number, state: PartitionState): PartitionState {
+  const snapshot = state as PartitionState & EarlierWindows;
+  if (version === 1) upgradeV1(snapshot);
+  if (snapshot.seenCdrs) {
+    state.cdrRepeats = CdrRepeats.fromKeys(snapshot.seenCdrs);
+    delete snapshot.seenCdrs;
+  } else state.cdrRepeats = CdrRepeats.restore(state.cdrRepeats as unknown as CdrRepeatsSnapshot);
+  return state;
+}
+
+function upgradeV1(state: PartitionState & EarlierWindows): void {
+  for (const seen of [state.seenCdrs ?? new Map(), state.seenSms, state.seenSignaling, state.seenCommands])
+    for (const [key, time] of seen) seen.set(key, minuteOf(time));
   for (const device of state.devices.values()) {
     const earlier = device.sessions as unknown as Map<string, Omit<OpenSession, 'gateway' | 'chargingId'>>;
     const sessions: OpenSession[] = [];
@@ -253,7 +283,6 @@ export function upgradeStateV1(state: PartitionState): PartitionState {
     }
     device.sessions = sessions.length > 0 ? sessions : undefined;
   }
-  return state;
 }
 
 export class PartitionFold {
@@ -359,7 +388,7 @@ export class PartitionFold {
     this.monthClock(time, input, out);
     const hourBefore = Math.floor(this.state.watermark / 3_600_000);
     this.state.watermark = time;
-    if (Math.floor(time / 3_600_000) !== hourBefore) this.evictSeen(time - DEDUP_WINDOW_MS);
+    if (Math.floor(time / 3_600_000) !== hourBefore) this.evictSeen(time);
     if (time >= this.state.nextQuotaDeadline) this.quotaClock(time, input, out);
   }
 
@@ -396,15 +425,13 @@ export class PartitionFold {
     }
   }
 
-  /** Forgets dedup keys older than the window; keys are inserted in roughly event-time order. */
-  private evictSeen(before: number): void {
-    const limit = minuteOf(before);
-    for (const seen of repeatWindows(this.state)) {
-      for (const [key, minute] of seen) {
-        if (minute >= limit) break;
-        seen.delete(key);
-      }
-    }
+  /** Forgets repeat keys older than their window (checked once an hour of event time). */
+  private evictSeen(now: number): void {
+    const limit = minuteOf(now - DEDUP_WINDOW_MS);
+    this.state.cdrRepeats.forgetBefore(limit);
+    forgetBefore(this.state.seenSms, limit);
+    forgetBefore(this.state.seenCommands, limit);
+    forgetBefore(this.state.seenSignaling, minuteOf(now - SIGNALING_WINDOW_MS));
   }
 
   private resolve(imsi: string, time: number, kind: string, input: Input, out: FoldOutputs) {
@@ -731,12 +758,11 @@ export class PartitionFold {
     const plmn = cdr.servingNodePLMNIdentifier;
     const net = this.network(plmn.slice(0, 3), plmn.slice(3), input, out);
     if (!net) return;
-    const key = stateKey(cdr.nodeID, cdr.chargingID, cdr.recordSequenceNumber);
-    if (this.state.seenCdrs.has(key)) {
+    const minute = minuteOf(cdr.timeOfLastUsage);
+    if (this.state.cdrRepeats.repeat(cdr.nodeID, cdr.chargingID, cdr.recordSequenceNumber, minute)) {
       out.duplicates++;
       return;
     }
-    this.state.seenCdrs.set(key, minuteOf(cdr.timeOfLastUsage));
     this.advance(cdr.timeOfLastUsage, input, out);
     const covered = this.coverage(
       ref.index,

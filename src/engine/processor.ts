@@ -15,7 +15,7 @@ import {
   type FoldOutputs,
   PartitionFold,
   type PartitionState,
-  upgradeStateV1,
+  restoreState,
 } from '../core/fold.js';
 import { outputId } from '../core/ids.js';
 import { eventBytes, usageBytes } from '../core/output-json.js';
@@ -29,8 +29,11 @@ export const OUTPUT_TOPICS = ['events', 'usage', 'enforcement', 'dead-letters'] 
 export type OutputTopic = (typeof OUTPUT_TOPICS)[number];
 
 interface Snapshot {
-  /** 2 since the state's repeat windows keep minutes and sessions are lists (upgradeStateV1). */
-  version: 1 | 2;
+  /**
+   * 2 since the repeat windows keep minutes and sessions are lists; 3 since the CDR window
+   * is kept per bearer (restoreState).
+   */
+  version: 1 | 2 | 3;
   partition: number;
   /** Next raw offset to process. */
   inputOffset: number;
@@ -107,10 +110,7 @@ export class PartitionProcessor {
     const snapshot = await readSnapshot<Snapshot>(this.snapshotFile);
     const ends = snapshot?.outputEnd;
     if (snapshot) {
-      this.fold = new PartitionFold(
-        this.dir,
-        snapshot.version === 1 ? upgradeStateV1(snapshot.state) : snapshot.state,
-      );
+      this.fold = new PartitionFold(this.dir, restoreState(snapshot.version, snapshot.state));
       this.inputOffset = snapshot.inputOffset;
     }
     for (const topic of OUTPUT_TOPICS) {
@@ -271,7 +271,7 @@ export class PartitionProcessor {
     for (const topic of OUTPUT_TOPICS)
       outputEnd[topic] = (await this.outputs[topic].endOffset(this.partition)) - this.skip[topic];
     const snapshot: Snapshot = {
-      version: 2,
+      version: 3,
       partition: this.partition,
       inputOffset: this.inputOffset,
       outputEnd,

@@ -41,7 +41,8 @@ export function deserialise<T>(text: string): T {
  * exists as one string, nor as one buffer, in memory.
  */
 export function* serialisePieces(value: unknown): Generator<string> {
-  if (value instanceof Map) {
+  if (hasPieces(value)) yield* value.snapshotPieces();
+  else if (value instanceof Map) {
     yield '{"$map":[';
     // A thousand entries at a time: one JSON.stringify call each, without its brackets.
     let batch: unknown[] = [];
@@ -74,6 +75,15 @@ export function* serialisePieces(value: unknown): Generator<string> {
     }
     yield '}';
   } else yield JSON.stringify(value, replacer) ?? 'null';
+}
+
+/** A value that writes its own JSON (as its toJSON gives it) in pieces: a table too large for one string. */
+interface WritesPieces {
+  snapshotPieces(): Iterable<string>;
+}
+
+function hasPieces(value: unknown): value is WritesPieces {
+  return typeof (value as Partial<WritesPieces> | null)?.snapshotPieces === 'function';
 }
 
 const WRITE_BYTES = 1 << 20;
