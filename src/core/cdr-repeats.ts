@@ -82,18 +82,18 @@ export class CdrRepeats {
       return this.oddRepeat([node, chargingId, sequence].join('/'), minute);
     const key = nodeId * TWO_32 + chargingId;
     const slot = this.slotOf(key);
-    if (minute > this.minutes[slot]!) this.minutes[slot] = minute;
-    const run = this.runs[slot]!;
+    if (minute > (this.minutes[slot] as number)) this.minutes[slot] = minute;
+    const run = this.runs[slot] as number;
     if (sequence <= run) return true;
     const bit = sequence - run - 1;
     if (bit >= MASK_BITS) {
-      let spill = this.spills.get(key);
-      if (spill?.has(sequence)) return true;
-      if (!spill) this.spills.set(key, (spill = new Map()));
+      const spill = this.spills.get(key) ?? new Map<number, number>();
+      if (spill.has(sequence)) return true;
       spill.set(sequence, minute);
+      this.spills.set(key, spill);
       return false;
     }
-    const mask = this.masks[slot]!;
+    const mask = this.masks[slot] as number;
     if (mask & (1 << bit)) return true;
     this.masks[slot] = mask | (1 << bit);
     if (bit === 0) this.advanceRun(slot, key);
@@ -104,12 +104,18 @@ export class CdrRepeats {
   forgetBefore(minute: number): void {
     const { keys, minutes, runs, masks } = this;
     let live = 0;
-    for (let slot = 0; slot < keys.length; slot++) if (keys[slot] !== 0 && minutes[slot]! >= minute) live++;
+    for (let slot = 0; slot < keys.length; slot++)
+      if (keys[slot] !== 0 && (minutes[slot] as number) >= minute) live++;
     if (live < this.used) {
       this.allocate(capacityFor(live));
       for (let slot = 0; slot < keys.length; slot++)
-        if (keys[slot] !== 0 && minutes[slot]! >= minute)
-          this.put(keys[slot]! - 1, minutes[slot]!, runs[slot]!, masks[slot]!);
+        if (keys[slot] !== 0 && (minutes[slot] as number) >= minute)
+          this.put(
+            (keys[slot] as number) - 1,
+            minutes[slot] as number,
+            runs[slot] as number,
+            masks[slot] as number,
+          );
     }
     for (const [key, spill] of this.spills) {
       for (const [sequence, at] of spill) if (at < minute) spill.delete(sequence);
@@ -191,8 +197,8 @@ export class CdrRepeats {
 
   /** Moves the run past every seen sequence number, taking in spilled ones as the mask reaches them. */
   private advanceRun(slot: number, key: number): void {
-    let run = this.runs[slot]!;
-    let mask = this.masks[slot]!;
+    let run = this.runs[slot] as number;
+    let mask = this.masks[slot] as number;
     const spill = this.spills.get(key);
     for (;;) {
       let moved = 0;
@@ -222,7 +228,7 @@ export class CdrRepeats {
     const stored = key + 1;
     const last = this.keys.length - 1;
     for (let slot = hash(key) & last; ; slot = (slot + 1) & last) {
-      const at = this.keys[slot]!;
+      const at = this.keys[slot] as number;
       if (at === stored) return slot;
       if (at === 0) {
         if ((this.used + 1) * 4 > this.keys.length * 3) {
@@ -247,7 +253,13 @@ export class CdrRepeats {
     const { keys, minutes, runs, masks } = this;
     this.allocate(keys.length * 2);
     for (let slot = 0; slot < keys.length; slot++)
-      if (keys[slot] !== 0) this.put(keys[slot]! - 1, minutes[slot]!, runs[slot]!, masks[slot]!);
+      if (keys[slot] !== 0)
+        this.put(
+          (keys[slot] as number) - 1,
+          minutes[slot] as number,
+          runs[slot] as number,
+          masks[slot] as number,
+        );
   }
 
   private allocate(capacity: number): void {
@@ -263,10 +275,10 @@ export class CdrRepeats {
     let at = 0;
     for (let slot = 0; slot < this.keys.length; slot++) {
       if (this.keys[slot] === 0) continue;
-      bytes.writeDoubleLE(this.keys[slot]! - 1, at);
-      bytes.writeUInt32LE(this.minutes[slot]!, at + 8);
-      bytes.writeUInt32LE(this.runs[slot]!, at + 12);
-      bytes.writeInt32LE(this.masks[slot]!, at + 16);
+      bytes.writeDoubleLE((this.keys[slot] as number) - 1, at);
+      bytes.writeUInt32LE(this.minutes[slot] as number, at + 8);
+      bytes.writeUInt32LE(this.runs[slot] as number, at + 12);
+      bytes.writeInt32LE(this.masks[slot] as number, at + 16);
       at += ROW_BYTES;
       if (at === bytes.length) {
         yield bytes.toString('base64');
