@@ -41,6 +41,8 @@ interface Scenario {
   compare: Compared[];
   /** Runs on every core instead of core 0 (the engine, its ClickHouse threads and a receiver process together). */
   unpinned?: boolean;
+  /** More Node flags for the child. */
+  nodeFlags?: string[];
 }
 
 /** More than this much worse than the baseline is a regression. */
@@ -90,6 +92,21 @@ const SCENARIOS: Record<string, Scenario> = {
     args: [],
     heapLimitMb: 2048,
     compare: [higher('rows_per_second')],
+  },
+  'repeat-window': {
+    description:
+      'the repeat windows: 10M bearers (60M CDRs) in the CDR window, 10M ids in a signaling window; memory and time per check',
+    script: 'repeat-window.js',
+    args: ['10000000'],
+    heapLimitMb: 1024,
+    nodeFlags: ['--expose-gc'],
+    compare: [
+      lower('bytes_per_bearer'),
+      lower('new_ns_per_cdr', 20),
+      lower('repeat_ns_per_cdr', 20),
+      lower('bytes_per_id'),
+      lower('new_ns_per_id', 20),
+    ],
   },
   'replay-engine': {
     description: '20k devices, 6 virtual hours, replayed through the embedded engine (log, fold, snapshots)',
@@ -244,6 +261,7 @@ function main(): number {
       `--max-old-space-size=${scenario.heapLimitMb}`,
       // As the CLI runs (its shebang, npm start, the image): docs/engine.md "Node flags".
       '--max-semi-space-size=32',
+      ...(scenario.nodeFlags ?? []),
       script,
       ...scenarioArgs,
     ];

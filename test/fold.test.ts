@@ -257,6 +257,16 @@ describe('connectivity events in the emnify shape', () => {
   });
 });
 
+/** A state with the repeat windows of a version 1 snapshot: Maps of ids to milliseconds. */
+function versionOne(state: PartitionState, windows: Record<string, Map<string, number>>): PartitionState {
+  return Object.assign(state, {
+    seenSms: new Map(),
+    seenCommands: new Map(),
+    seenSignaling: new Map(),
+    ...windows,
+  });
+}
+
 describe('usage rules', () => {
   it('rates a repeated CDR once and counts the repeat', () => {
     const { out } = fold([
@@ -271,8 +281,7 @@ describe('usage rules', () => {
   it('forgets a repeat after the 48-hour window, and reads the windows of an earlier snapshot (milliseconds)', () => {
     const { folder, out } = fold([cdr(1, T0, T0 + 45_000, 1000, 0)]);
     // The state as snapshots of version 1 held it: a Map of CDR keys, times in ms, empty containers.
-    const earlier = folder.state as PartitionState & { seenCdrs?: Map<string, number> };
-    earlier.seenCdrs = new Map([['pgw-1/4242/1', T0 + 45_000]]);
+    const earlier = versionOne(folder.state, { seenCdrs: new Map([['pgw-1/4242/1', T0 + 45_000]]) });
     const device = earlier.devices.get(0) as NonNullable<ReturnType<PartitionFold['device']>>;
     Object.assign(device, { sessions: new Map(), quotas: {}, holds: [] });
     const restored = new PartitionFold(new Directory(smallWorld()), restoreState(1, earlier));
@@ -297,15 +306,17 @@ describe('usage rules', () => {
     const { gateway: _gateway, chargingId: _charging, ...rest } = open as NonNullable<typeof open>;
     Object.assign(device, { sessions: new Map([['100.64.0.10/4242', rest]]) });
     // Version 1 windows held milliseconds, CDR keys in a Map.
-    const earlier = folder.state as PartitionState & { seenCdrs?: Map<string, number> };
-    earlier.seenCdrs = new Map([['pgw-1/4242/1', T0 + 45_000]]);
-    for (const [key, minute] of earlier.seenSignaling) earlier.seenSignaling.set(key, minute * 60_000);
+    const earlier = versionOne(folder.state, {
+      seenCdrs: new Map([['pgw-1/4242/1', T0 + 45_000]]),
+      seenSignaling: new Map([[`r-${T0}`, T0]]),
+    });
     const restored = new PartitionFold(new Directory(smallWorld()), restoreState(1, earlier));
     const out = emptyOutputs();
     restored.apply(cdr(1, T0, T0 + 45_000, 1_048_576, 524_288), 0, 2, out); // a repeat
-    restored.apply(cdr(2, T0 + 45_000, T0 + 60_000, 1_048_576, 0), 0, 3, out);
-    restored.apply(signaling('DELETE_PDP_CONTEXT', T0 + 60_000, pdp), 0, 4, out);
-    expect(out.duplicates).toBe(1);
+    restored.apply(signaling('CREATE_PDP_CONTEXT', T0, pdp), 0, 3, out); // a repeat
+    restored.apply(cdr(2, T0 + 45_000, T0 + 60_000, 1_048_576, 0), 0, 4, out);
+    restored.apply(signaling('DELETE_PDP_CONTEXT', T0 + 60_000, pdp), 0, 5, out);
+    expect(out.duplicates).toBe(2);
     const deleted = out.events.at(-1) as EmnifyEvent;
     expect(deleted.event_type.id).toBe(5);
     expect((deleted.detail as { volume: unknown }).volume).toEqual({ total: 2.5, rx: 2, tx: 0.5 });

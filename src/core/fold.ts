@@ -18,6 +18,7 @@ import type { Directory } from '../reference/directory.js';
 import type { Country, Operator, Ratezone, Tariff } from '../reference/types.js';
 import { CdrRepeats, type CdrRepeatsSnapshot } from './cdr-repeats.js';
 import { formatDecimal } from './decimal.js';
+import { IdWindow, type IdWindowSnapshot } from './id-window.js';
 import { derivedPart } from './derived.js';
 import { buildEvent, type EventSpec, type EventSubject, eventOf, isoMonth, isoTime } from './events.js';
 import { MAX_SUB, outputId } from './ids.js';
@@ -108,15 +109,11 @@ export interface PartitionState {
   devices: Map<number, DeviceState>;
   /** Data CDRs already rated, per bearer (cdr-repeats.ts). */
   cdrRepeats: CdrRepeats;
-  /**
-   * SMS and command ids already applied, with the minute of their event time (minutes
-   * since 1970 are small integers, which V8 keeps in the map itself; milliseconds would
-   * cost a heap number per entry).
-   */
-  seenSms: Map<string, number>;
-  seenCommands: Map<string, number>;
-  /** Signaling record ids of the last hour (a repeated transaction from the core is skipped), with their minute. */
-  seenSignaling: Map<string, number>;
+  /** SMS and command ids already applied (id-window.ts). */
+  seenSms: IdWindow;
+  seenCommands: IdWindow;
+  /** Signaling record ids of the last hour: a repeated transaction from the core is skipped. */
+  seenSignaling: IdWindow;
   /** Endpoints (directory index) holding a quota: checked for expiry and refill as time passes. */
   withQuota: Set<number>;
   /** Earliest event time at which a quota expires or refills. */
@@ -154,9 +151,9 @@ export function emptyState(): PartitionState {
   return {
     devices: new Map(),
     cdrRepeats: new CdrRepeats(),
-    seenSms: new Map(),
-    seenCommands: new Map(),
-    seenSignaling: new Map(),
+    seenSms: new IdWindow(),
+    seenCommands: new IdWindow(),
+    seenSignaling: new IdWindow(),
     withQuota: new Set(),
     nextQuotaDeadline: Number.POSITIVE_INFINITY,
     limitBlocked: new Set(),
@@ -235,39 +232,43 @@ function minuteOf(time: number): number {
   return Math.floor(time / 60_000);
 }
 
-/** Forgets keys before `minute`; they were added in roughly event-time order. */
-function forgetBefore(seen: Map<string, number>, minute: number): void {
-  for (const [key, at] of seen) {
-    if (at >= minute) break;
-    seen.delete(key);
-  }
-}
-
-/** What a snapshot of version 1 or 2 holds instead of `cdrRepeats`. */
-interface EarlierWindows {
+/** The repeat windows as a snapshot holds them: version 3 in their own form, earlier ones in Maps. */
+interface SnapshotWindows {
   seenCdrs?: Map<string, number>;
+  cdrRepeats?: CdrRepeatsSnapshot;
+  seenSms: Map<string, number> | IdWindowSnapshot;
+  seenCommands: Map<string, number> | IdWindowSnapshot;
+  seenSignaling: Map<string, number> | IdWindowSnapshot;
 }
+const ID_WINDOWS = ['seenSms', 'seenCommands', 'seenSignaling'] as const;
 
 /**
- * A state as a snapshot of `version` holds it, in today's shape. Version 3 keeps the CDR
- * window in its own form (cdr-repeats.ts); 2 kept a Map "node/charging id/sequence" ->
- * minute; 1 also kept milliseconds instead of minutes, and sessions in a Map keyed
- * "gateway/charging id" (with empty quotas, holds and session Maps, which today's code
- * reads as none).
+ * A state as a snapshot of `version` holds it, in today's shape. Version 3 keeps the
+ * repeat windows in their own form (cdr-repeats.ts, id-window.ts); 2 kept Maps of ids,
+ * and of "node/charging id/sequence", to the minute; 1 also kept milliseconds instead of
+ * minutes, and sessions in a Map keyed "gateway/charging id" (with empty quotas, holds and
+ * session Maps, which today's code reads as none).
  */
-export function restoreState(version: number, state: PartitionState): PartitionState {
-  const snapshot = state as PartitionState & EarlierWindows;
-  if (version === 1) upgradeV1(snapshot);
-  if (snapshot.seenCdrs) {
-    state.cdrRepeats = CdrRepeats.fromKeys(snapshot.seenCdrs);
-    delete snapshot.seenCdrs;
-  } else state.cdrRepeats = CdrRepeats.restore(state.cdrRepeats as unknown as CdrRepeatsSnapshot);
+export function restoreState(version: number, snapshot: PartitionState): PartitionState {
+  const windows = snapshot as unknown as SnapshotWindows;
+  if (version === 1) upgradeV1(snapshot, windows);
+  const state = snapshot as PartitionState & { seenCdrs?: unknown };
+  if (version < 3) {
+    state.cdrRepeats = CdrRepeats.fromKeys(windows.seenCdrs ?? new Map());
+    delete state.seenCdrs;
+    for (const name of ID_WINDOWS) state[name] = IdWindow.fromEntries(windows[name] as Map<string, number>);
+  } else {
+    state.cdrRepeats = CdrRepeats.restore(windows.cdrRepeats as CdrRepeatsSnapshot);
+    for (const name of ID_WINDOWS) state[name] = IdWindow.restore(windows[name] as IdWindowSnapshot);
+  }
   return state;
 }
 
-function upgradeV1(state: PartitionState & EarlierWindows): void {
-  for (const seen of [state.seenCdrs ?? new Map(), state.seenSms, state.seenSignaling, state.seenCommands])
-    for (const [key, time] of seen) seen.set(key, minuteOf(time));
+function upgradeV1(state: PartitionState, windows: SnapshotWindows): void {
+  for (const name of ['seenCdrs', ...ID_WINDOWS] as const) {
+    const seen = windows[name] as Map<string, number> | undefined;
+    for (const [key, time] of seen ?? []) seen?.set(key, minuteOf(time));
+  }
   for (const device of state.devices.values()) {
     const earlier = device.sessions as unknown as Map<string, Omit<OpenSession, 'gateway' | 'chargingId'>>;
     const sessions: OpenSession[] = [];
@@ -429,9 +430,9 @@ export class PartitionFold {
   private evictSeen(now: number): void {
     const limit = minuteOf(now - DEDUP_WINDOW_MS);
     this.state.cdrRepeats.forgetBefore(limit);
-    forgetBefore(this.state.seenSms, limit);
-    forgetBefore(this.state.seenCommands, limit);
-    forgetBefore(this.state.seenSignaling, minuteOf(now - SIGNALING_WINDOW_MS));
+    this.state.seenSms.forgetBefore(limit);
+    this.state.seenCommands.forgetBefore(limit);
+    this.state.seenSignaling.forgetBefore(minuteOf(now - SIGNALING_WINDOW_MS));
   }
 
   private resolve(imsi: string, time: number, kind: string, input: Input, out: FoldOutputs) {
@@ -531,11 +532,10 @@ export class PartitionFold {
     if (!ref) return;
     const net = this.network(record.visited_mcc, record.visited_mnc, input, out);
     if (!net) return;
-    if (this.state.seenSignaling.has(record.record_id)) {
+    if (this.state.seenSignaling.repeat(record.record_id, minuteOf(record.timestamp))) {
       out.duplicates++;
       return;
     }
-    this.state.seenSignaling.set(record.record_id, minuteOf(record.timestamp));
     this.advance(record.timestamp, input, out);
     const subject = subjectOf(this.dir, ref.index, ref.slot);
     const device = this.deviceState(ref.index);
@@ -819,11 +819,10 @@ export class PartitionFold {
     if (!ref) return;
     const net = this.network(record.visited_mcc, record.visited_mnc, input, out);
     if (!net) return;
-    if (this.state.seenSms.has(record.sms_id)) {
+    if (this.state.seenSms.repeat(record.sms_id, minuteOf(record.timestamp))) {
       out.duplicates++;
       return;
     }
-    this.state.seenSms.set(record.sms_id, minuteOf(record.timestamp));
     this.advance(record.timestamp, input, out);
     if (!record.delivered) return; // only delivered messages are charged
     const covered = this.coverage(
@@ -937,11 +936,10 @@ export class PartitionFold {
       );
       return;
     }
-    if (this.state.seenCommands.has(command.command_id)) {
+    if (this.state.seenCommands.repeat(command.command_id, minuteOf(command.timestamp))) {
       out.duplicates++;
       return;
     }
-    this.state.seenCommands.set(command.command_id, minuteOf(command.timestamp));
     this.advance(command.timestamp, input, out);
     const device = this.deviceState(index);
     try {

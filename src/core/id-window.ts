@@ -1,0 +1,114 @@
+import { KeyTable } from './key-table.js';
+
+/**
+ * The repeat window of records identified by one id (signaling transactions, SMS,
+ * commands): each id seen, with the minute of its record's event time.
+ *
+ * Ids are text, but mostly a prefix and a running number ("core1-4711"). Such an id is
+ * kept as an exact number, prefix index x 2^40 + running number, in a row of 12 bytes
+ * (key-table.ts) instead of a Map entry of 70 to 80 bytes. Any other id (no trailing
+ * digits, a leading zero, more than 2^40, too many prefixes) is kept under its text, so
+ * the window is exact for every id.
+ */
+
+/** Running numbers below this fit a row; prefixes get an index below 2^13, so a key stays below 2^53. */
+const NUMBER_LIMIT = 2 ** 40;
+const MAX_PREFIXES = 1 << 13;
+const MINUTE = 0;
+
+/** The snapshot form (JSON): rows in base64 pieces (key-table.ts), other ids as entries. */
+export interface IdWindowSnapshot {
+  prefixes: string[];
+  rows: string[];
+  odd: [string, number][];
+}
+
+export class IdWindow {
+  private prefixes: string[] = [];
+  private prefixIndex = new Map<string, number>();
+  private rows = new KeyTable(1);
+  /** Ids that fit no row, with their minute. */
+  private odd = new Map<string, number>();
+
+  get size(): number {
+    return this.rows.size + this.odd.size;
+  }
+
+  /** True when `id` was seen before; otherwise it is recorded at `minute` and false is returned. */
+  repeat(id: string, minute: number): boolean {
+    const key = this.keyOf(id);
+    if (key < 0) {
+      if (this.odd.has(id)) return true;
+      this.odd.set(id, minute);
+      return false;
+    }
+    const known = this.rows.size;
+    const slot = this.rows.insert(key);
+    if (this.rows.size === known) return true;
+    (this.rows.columns[MINUTE] as Uint32Array)[slot] = minute;
+    return false;
+  }
+
+  /** Forgets ids whose record is older than `minute`. */
+  forgetBefore(minute: number): void {
+    this.rows.retain((columns, slot) => ((columns[MINUTE] as Uint32Array)[slot] as number) >= minute);
+    for (const [id, at] of this.odd) if (at < minute) this.odd.delete(id);
+  }
+
+  toJSON(): IdWindowSnapshot {
+    return { prefixes: this.prefixes, rows: [...this.rows.pieces()], odd: [...this.odd] };
+  }
+
+  /** The text of JSON.stringify(this), in pieces: a large table is never one string. */
+  *snapshotPieces(): Generator<string> {
+    yield `{"prefixes":${JSON.stringify(this.prefixes)},"rows":[`;
+    let first = true;
+    for (const piece of this.rows.pieces()) {
+      yield `${first ? '' : ','}"${piece}"`;
+      first = false;
+    }
+    yield `],"odd":${JSON.stringify([...this.odd])}}`;
+  }
+
+  static restore(snapshot: IdWindowSnapshot): IdWindow {
+    const window = new IdWindow();
+    snapshot.prefixes.forEach((prefix, index) => {
+      window.prefixes.push(prefix);
+      window.prefixIndex.set(prefix, index);
+    });
+    window.rows = KeyTable.restore(1, snapshot.rows);
+    window.odd = new Map(snapshot.odd);
+    return window;
+  }
+
+  /** From the window of earlier snapshots: id -> minute. */
+  static fromEntries(seen: Map<string, number>): IdWindow {
+    const window = new IdWindow();
+    for (const [id, minute] of seen) window.repeat(id, minute);
+    return window;
+  }
+
+  /** The row key of an id, or -1 when it has none. */
+  private keyOf(id: string): number {
+    let start = id.length;
+    while (start > 0) {
+      const c = id.charCodeAt(start - 1);
+      if (c < 48 || c > 57) break;
+      start--;
+    }
+    const digits = id.length - start;
+    // "007" and "7" are different ids: a leading zero has no row.
+    if (digits === 0 || digits > 13 || (digits > 1 && id.charCodeAt(start) === 48)) return -1;
+    const number = Number(id.slice(start));
+    if (number >= NUMBER_LIMIT) return -1;
+    const prefix = id.slice(0, start);
+    let index = this.prefixIndex.get(prefix);
+    if (index === undefined) {
+      if (this.prefixes.length >= MAX_PREFIXES) return -1;
+      index = this.prefixes.length;
+      this.prefixes.push(prefix);
+      this.prefixIndex.set(prefix, index);
+    }
+    return index * NUMBER_LIMIT + number;
+  }
+}
