@@ -18,9 +18,9 @@ import type { Directory } from '../reference/directory.js';
 import type { Country, Operator, Ratezone, Tariff } from '../reference/types.js';
 import { CdrRepeats, type CdrRepeatsSnapshot } from './cdr-repeats.js';
 import { formatDecimal } from './decimal.js';
-import { IdWindow, type IdWindowSnapshot } from './id-window.js';
 import { derivedPart } from './derived.js';
 import { buildEvent, type EventSpec, type EventSubject, eventOf, isoMonth, isoTime } from './events.js';
+import { IdWindow, type IdWindowSnapshot } from './id-window.js';
 import { MAX_SUB, outputId } from './ids.js';
 import {
   countEndpointUsage,
