@@ -11,6 +11,7 @@ import {
 import { idPosition, outputId } from '../src/core/ids.js';
 import { type EmnifyEvent, type EmnifyUsageRecord, toJson, usageFromJson } from '../src/core/output.js';
 import { sessionId } from '../src/core/session-id.js';
+import { deserialise, serialise } from '../src/engine/snapshot.js';
 import { Directory } from '../src/reference/directory.js';
 import type { ReferenceData } from '../src/reference/types.js';
 import { HOUR, runAll, simulator, smallWorld, T0 } from './fixtures.js';
@@ -294,6 +295,29 @@ describe('usage rules', () => {
     expect(again.duplicates).toBe(1);
     expect(again.usage.map((u) => u.record.id)).toEqual([outputId(0, 2, 0), outputId(0, 3, 0)]);
     expect(out.usage).toHaveLength(1);
+  });
+
+  it('reads the windows of a version 2 snapshot (Maps to minutes) and of version 3 (its own form)', () => {
+    const { folder } = fold([sms('s-1', 'MO', T0), cdr(1, T0, T0 + 45_000, 1000, 0)]);
+    const v3 = deserialise<PartitionState>(serialise(folder.state));
+    const v2 = Object.assign(deserialise<PartitionState>(serialise(folder.state)), {
+      seenCdrs: new Map([['pgw-1/4242/1', T0 / 60_000]]),
+      seenSms: new Map([['s-1', T0 / 60_000]]),
+      seenCommands: new Map(),
+      seenSignaling: new Map(),
+    });
+    for (const [version, state] of [
+      [2, v2],
+      [3, v3],
+    ] as const) {
+      const restored = new PartitionFold(new Directory(smallWorld()), restoreState(version, state));
+      const out = emptyOutputs();
+      restored.apply(sms('s-1', 'MO', T0), 0, 2, out);
+      restored.apply(cdr(1, T0, T0 + 45_000, 1000, 0), 0, 3, out);
+      restored.apply(cdr(2, T0 + 45_000, T0 + 50_000, 1000, 0), 0, 4, out);
+      expect(out.duplicates).toBe(2);
+      expect(out.usage).toHaveLength(1);
+    }
   });
 
   it('reads the open sessions of an earlier snapshot (a Map keyed "gateway/charging id")', () => {
