@@ -4,6 +4,7 @@ import {
   CONFIRM_WITHIN,
   emptyOutputs,
   MAX_LEAP_MS,
+  MAX_OPEN_SESSIONS,
   PartitionFold,
   type PartitionState,
   restoreState,
@@ -346,6 +347,17 @@ describe('usage rules', () => {
     expect((deleted.detail as { volume: unknown }).volume).toEqual({ total: 2.5, rx: 2, tx: 0.5 });
     expect(restored.device(0)?.sessions).toBeUndefined();
     expect(restored.device(0)?.connectivity).toBe('Attached');
+  });
+
+  it('keeps at most 11 open sessions a device, letting go of the oldest whose Delete never came', () => {
+    const creates = Array.from({ length: MAX_OPEN_SESSIONS + 2 }, (_, i) =>
+      signaling('CREATE_PDP_CONTEXT', T0 + i * 1000, { ...pdp, charging_id: 100 + i }),
+    );
+    const { folder } = fold(creates);
+    const open = folder.device(0)?.sessions ?? [];
+    expect(open.map((session) => session.chargingId)).toEqual(
+      Array.from({ length: MAX_OPEN_SESSIONS }, (_, i) => 102 + i),
+    );
   });
 
   it('still rates a final CDR that arrives after the Delete PDP Context, with the session id', () => {

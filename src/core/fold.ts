@@ -224,6 +224,9 @@ class Input {
   }
 }
 
+/** Open PDP contexts a device can have (3GPP TS 24.008: NSAPI 5..15). */
+export const MAX_OPEN_SESSIONS = 11;
+
 /** Ids a record keeps for its own outputs when the quota clock runs on it. */
 const OWN_OUTPUTS = 16;
 
@@ -676,7 +679,12 @@ export class PartitionFold {
     const at = sessionAt(device.sessions, record.gateway_address, record.charging_id);
     device.sessions ??= [];
     if (at >= 0) device.sessions[at] = session;
-    else device.sessions.push(session);
+    else {
+      // A device has at most 11 PDP contexts (NSAPI 5..15): beyond that, the oldest ended
+      // without its Delete reaching us, and keeping it would let the state grow for ever.
+      if (device.sessions.length >= MAX_OPEN_SESSIONS) device.sessions.shift();
+      device.sessions.push(session);
+    }
     device.connectivity = 'Online';
     this.event(out, input, {
       time: record.timestamp,
