@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { CdrRepeats, type CdrRepeatsSnapshot } from '../src/core/cdr-repeats.js';
 import { deserialise, serialise, serialisePieces } from '../src/engine/snapshot.js';
+import { seeded } from './fixtures.js';
 
 const M = 29_450_000; // a minute in January 2026
 
@@ -48,11 +49,7 @@ describe('the CDR repeat window', () => {
   it('answers as a set of every key would, over 200,000 shuffled CDRs with repeats', () => {
     const window = new CdrRepeats();
     const seen = new Set<string>();
-    let state = 12345;
-    const next = (n: number) => {
-      state = (Math.imul(state, 1103515245) + 12345) >>> 0;
-      return state % n;
-    };
+    const next = seeded(12345);
     let repeats = 0;
     let wrong = 0;
     for (let i = 0; i < 200_000; i++) {

@@ -16,6 +16,15 @@ export const CLI = join(packageRoot(), 'dist', 'src', 'cli', 'main.js');
 export const T0 = Date.UTC(2026, 0, 5);
 export const HOUR = 3_600_000;
 
+/** A small seeded generator for tests: next(n) gives 0..n-1, the same sequence for the same seed. */
+export function seeded(seed: number): (n: number) => number {
+  let state = seed;
+  return (n) => {
+    state = (Math.imul(state, 1103515245) + 12345) >>> 0;
+    return state % n;
+  };
+}
+
 function sim(id: number, imsis: string[], regions: (string[] | undefined)[] = []): Sim {
   return {
     id,

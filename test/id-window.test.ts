@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { IdWindow, type IdWindowSnapshot } from '../src/core/id-window.js';
 import { deserialise, serialise, serialisePieces } from '../src/engine/snapshot.js';
+import { seeded } from './fixtures.js';
 
 const M = 29_450_000; // a minute in January 2026
 
@@ -36,11 +37,7 @@ describe('the id repeat window', () => {
   it('answers as a set would, over 100,000 ids of mixed shapes with repeats', () => {
     const window = new IdWindow();
     const seen = new Set<string>();
-    let state = 99;
-    const next = (n: number) => {
-      state = (Math.imul(state, 1103515245) + 12345) >>> 0;
-      return state % n;
-    };
+    const next = seeded(99);
     const shapes = [
       () => `core${next(3)}-${next(30_000)}`,
       () => `smsc-${String(next(500)).padStart(next(3) + 1, '0')}`,

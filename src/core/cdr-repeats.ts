@@ -1,4 +1,4 @@
-import { KeyTable } from './key-table.js';
+import { KeyTable, NameNumbers } from './key-table.js';
 
 /**
  * The repeat window of data CDRs, kept per bearer instead of per CDR.
@@ -39,8 +39,7 @@ export interface CdrRepeatsSnapshot {
 }
 
 export class CdrRepeats {
-  private nodes: string[] = [];
-  private nodeIndex = new Map<string, number>();
+  private nodes = new NameNumbers(MAX_NODES);
   /** Per (node index x 2^32 + charging id): minute, run, mask. */
   private rows = new KeyTable(3);
   /** Sequence numbers beyond a row's mask, per row key, with their minute. */
@@ -60,7 +59,7 @@ export class CdrRepeats {
    * time) and false is returned.
    */
   repeat(node: string, chargingId: number, sequence: number, minute: number): boolean {
-    const nodeId = this.nodeId(node);
+    const nodeId = this.nodes.numberOf(node);
     if (
       nodeId < 0 ||
       !Number.isInteger(chargingId) ||
@@ -104,7 +103,7 @@ export class CdrRepeats {
 
   toJSON(): CdrRepeatsSnapshot {
     return {
-      nodes: this.nodes,
+      nodes: this.nodes.names,
       rows: [...this.rows.pieces()],
       spills: this.spillEntries(),
       odd: [...this.odd],
@@ -112,22 +111,16 @@ export class CdrRepeats {
   }
 
   /** The text of JSON.stringify(this), in pieces: a large table is never one string. */
-  *snapshotPieces(): Generator<string> {
-    yield `{"nodes":${JSON.stringify(this.nodes)},"rows":[`;
-    let first = true;
-    for (const piece of this.rows.pieces()) {
-      yield `${first ? '' : ','}"${piece}"`;
-      first = false;
-    }
-    yield `],"spills":${JSON.stringify(this.spillEntries())},"odd":${JSON.stringify([...this.odd])}}`;
+  snapshotPieces(): Generator<string> {
+    return this.rows.jsonPieces(
+      `"nodes":${JSON.stringify(this.nodes.names)}`,
+      `"spills":${JSON.stringify(this.spillEntries())},"odd":${JSON.stringify([...this.odd])}`,
+    );
   }
 
   static restore(snapshot: CdrRepeatsSnapshot): CdrRepeats {
     const repeats = new CdrRepeats();
-    snapshot.nodes.forEach((node, index) => {
-      repeats.nodes.push(node);
-      repeats.nodeIndex.set(node, index);
-    });
+    repeats.nodes = new NameNumbers(MAX_NODES, snapshot.nodes);
     repeats.rows = KeyTable.restore(3, snapshot.rows);
     for (const [key, entries] of snapshot.spills) repeats.spills.set(key, new Map(entries));
     repeats.odd = new Map(snapshot.odd);
@@ -145,15 +138,6 @@ export class CdrRepeats {
       repeats.repeat(key.slice(0, middle), chargingId, sequence, minute);
     }
     return repeats;
-  }
-
-  private nodeId(node: string): number {
-    const known = this.nodeIndex.get(node);
-    if (known !== undefined) return known;
-    if (this.nodes.length >= MAX_NODES) return -1;
-    this.nodeIndex.set(node, this.nodes.length);
-    this.nodes.push(node);
-    return this.nodes.length - 1;
   }
 
   private oddRepeat(key: string, minute: number): boolean {

@@ -1,4 +1,4 @@
-import { KeyTable } from './key-table.js';
+import { KeyTable, NameNumbers } from './key-table.js';
 
 /**
  * The repeat window of records identified by one id (signaling transactions, SMS,
@@ -24,8 +24,7 @@ export interface IdWindowSnapshot {
 }
 
 export class IdWindow {
-  private prefixes: string[] = [];
-  private prefixIndex = new Map<string, number>();
+  private prefixes = new NameNumbers(MAX_PREFIXES);
   private rows = new KeyTable(1);
   /** Ids that fit no row, with their minute. */
   private odd = new Map<string, number>();
@@ -56,26 +55,20 @@ export class IdWindow {
   }
 
   toJSON(): IdWindowSnapshot {
-    return { prefixes: this.prefixes, rows: [...this.rows.pieces()], odd: [...this.odd] };
+    return { prefixes: this.prefixes.names, rows: [...this.rows.pieces()], odd: [...this.odd] };
   }
 
   /** The text of JSON.stringify(this), in pieces: a large table is never one string. */
-  *snapshotPieces(): Generator<string> {
-    yield `{"prefixes":${JSON.stringify(this.prefixes)},"rows":[`;
-    let first = true;
-    for (const piece of this.rows.pieces()) {
-      yield `${first ? '' : ','}"${piece}"`;
-      first = false;
-    }
-    yield `],"odd":${JSON.stringify([...this.odd])}}`;
+  snapshotPieces(): Generator<string> {
+    return this.rows.jsonPieces(
+      `"prefixes":${JSON.stringify(this.prefixes.names)}`,
+      `"odd":${JSON.stringify([...this.odd])}`,
+    );
   }
 
   static restore(snapshot: IdWindowSnapshot): IdWindow {
     const window = new IdWindow();
-    snapshot.prefixes.forEach((prefix, index) => {
-      window.prefixes.push(prefix);
-      window.prefixIndex.set(prefix, index);
-    });
+    window.prefixes = new NameNumbers(MAX_PREFIXES, snapshot.prefixes);
     window.rows = KeyTable.restore(1, snapshot.rows);
     window.odd = new Map(snapshot.odd);
     return window;
@@ -101,14 +94,7 @@ export class IdWindow {
     if (digits === 0 || digits > 13 || (digits > 1 && id.charCodeAt(start) === 48)) return -1;
     const number = Number(id.slice(start));
     if (number >= NUMBER_LIMIT) return -1;
-    const prefix = id.slice(0, start);
-    let index = this.prefixIndex.get(prefix);
-    if (index === undefined) {
-      if (this.prefixes.length >= MAX_PREFIXES) return -1;
-      index = this.prefixes.length;
-      this.prefixes.push(prefix);
-      this.prefixIndex.set(prefix, index);
-    }
-    return index * NUMBER_LIMIT + number;
+    const index = this.prefixes.numberOf(id.slice(0, start));
+    return index < 0 ? -1 : index * NUMBER_LIMIT + number;
   }
 }

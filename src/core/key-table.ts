@@ -33,17 +33,6 @@ export class KeyTable {
     return this.used;
   }
 
-  /** The slot of `key`, or -1. */
-  find(key: number): number {
-    const stored = key + 1;
-    const last = this.keys.length - 1;
-    for (let slot = hash(key) & last; ; slot = (slot + 1) & last) {
-      const at = this.keys[slot] as number;
-      if (at === stored) return slot;
-      if (at === 0) return -1;
-    }
-  }
-
   /** The slot of `key`, with a new row of zeros if it has none. */
   insert(key: number): number {
     const stored = key + 1;
@@ -90,6 +79,20 @@ export class KeyTable {
     if (at > 0) yield bytes.toString('base64', 0, at);
   }
 
+  /**
+   * The JSON text of an object `{<before>,"rows":[<the pieces as strings>],<after>}`, in
+   * pieces: a large table is never one string.
+   */
+  *jsonPieces(before: string, after: string): Generator<string> {
+    yield `{${before},"rows":[`;
+    let first = true;
+    for (const piece of this.pieces()) {
+      yield `${first ? '' : ','}"${piece}"`;
+      first = false;
+    }
+    yield `],${after}}`;
+  }
+
   /** A table from the pieces of `pieces()`. */
   static restore(columnCount: number, pieces: string[]): KeyTable {
     const rowBytes = 8 + 4 * columnCount;
@@ -116,6 +119,29 @@ export class KeyTable {
       for (let c = 0; c < columns.length; c++)
         (this.columns[c] as Uint32Array)[to] = (columns[c] as Uint32Array)[slot] as number;
     }
+  }
+}
+
+/** Names numbered in order of arrival, for keys made of a name's number and another number. */
+export class NameNumbers {
+  readonly names: string[] = [];
+  private numbers = new Map<string, number>();
+
+  constructor(
+    private readonly max: number,
+    names: string[] = [],
+  ) {
+    for (const name of names) this.numberOf(name);
+  }
+
+  /** The name's number, or -1 when `max` names have numbers already. */
+  numberOf(name: string): number {
+    const known = this.numbers.get(name);
+    if (known !== undefined) return known;
+    if (this.names.length >= this.max) return -1;
+    this.numbers.set(name, this.names.length);
+    this.names.push(name);
+    return this.names.length - 1;
   }
 }
 
