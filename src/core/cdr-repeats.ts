@@ -5,9 +5,10 @@ import { KeyTable, NameNumbers } from './key-table.js';
  *
  * A CDR is identified by (node, charging id, sequence number), and a bearer's sequence
  * numbers run 1, 2, 3... So per (node, charging id) it is enough to know the highest n
- * with 1..n all seen, and which of the next 32 were seen (a bit mask). That is one row of
- * 20 bytes in typed arrays per bearer (key-table.ts), where a Map of string keys took about 70 bytes per
- * CDR (a bearer has about six) and gave the garbage collector millions of objects to mark.
+ * with 1..n all seen, and which of the next 32 were seen (a bit mask). That is one row
+ * of 20 bytes in typed arrays per bearer (key-table.ts), where a Map of string keys took
+ * about 70 bytes per CDR (a bearer has about six) and gave the garbage collector millions
+ * of objects to mark.
  *
  * Exact, never approximate (a false repeat would drop a billable record): what the rows
  * cannot say is kept in Maps. A sequence number more than 32 ahead of its bearer's run
@@ -21,7 +22,7 @@ const MASK_BITS = 32;
 /** Node names get an index below this: with a charging id below 2^32, a row key stays below 2^53. */
 const MAX_NODES = 1 << 20;
 const TWO_32 = 2 ** 32;
-// A row's columns.
+// The columns of a row:
 /** The latest minute (event time) of the bearer's CDRs: the row is forgotten 48 hours after it. */
 const MINUTE = 0;
 /** Highest n with sequence numbers 1..n all seen. */

@@ -9,11 +9,11 @@
  */
 
 const MIN_CAPACITY = 1024;
+/** Rows per base64 piece of a snapshot. */
+const ROWS_PER_PIECE = 4096;
 
 /** Whether the row at `slot` stays, read from `columns`. */
 type Keep = (columns: Uint32Array[], slot: number) => boolean;
-/** Rows per base64 piece of a snapshot. */
-const ROWS_PER_PIECE = 4096;
 
 export class KeyTable {
   private keys: Float64Array;
