@@ -273,3 +273,42 @@ describe('commands from outside (the API)', () => {
     }
   }, 60_000);
 });
+
+describe('a live engine', () => {
+  it('does not let a usage partition with nothing in it hold up the organisation cost limit', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ds-engine-idle-'));
+    // One device: its records all go to partition 0 of 4, the other three never get usage.
+    const one = generateReferenceData({ devices: 1, seed: 41 });
+    for (const organisation of one.organisations)
+      (organisation as { monthly_cost_limit?: string }).monthly_cost_limit = '0.000001';
+    const capture = join(dir, 'capture.ndjson');
+    await runSimulation({ reference: one, seed: 41, start: T0, durationMs: 6 * 3_600_000, out: capture });
+    const lines = readFileSync(capture, 'utf8')
+      .split('\n')
+      .filter((line) => line.startsWith('{"kind":"') && !/^\{"kind":"(header|trailer)"/.test(line));
+    const blocks = async (engine: EmbeddedEngine) =>
+      ((await allOutputs(engine))['organisation-events'] ?? []).map((e) => JSON.parse(e).event_type.id);
+
+    // Waiting for every partition, as a replay does: nothing, however long it runs.
+    const waiting = await EmbeddedEngine.open({ dataDir: join(dir, 'waiting') }, one);
+    await waiting.ingest(lines);
+    await waiting.process();
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    await waiting.process();
+    expect(await blocks(waiting)).toEqual([]);
+    // Until the end of the input: then the organisation is blocked.
+    await waiting.finish();
+    expect(await blocks(waiting)).toEqual([12]);
+    await waiting.close();
+
+    // Live: once the empty partitions have had nothing for 50 ms, the merge goes on without them.
+    const live = await EmbeddedEngine.open({ dataDir: join(dir, 'live'), organisationIdleMs: 50 }, one);
+    await live.ingest(lines);
+    await live.process();
+    expect(await blocks(live)).toEqual([]);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    await live.process();
+    expect(await blocks(live)).toEqual([12]);
+    await live.close();
+  });
+});

@@ -26,9 +26,12 @@ import type { ReferenceData } from '../reference/types.js';
 import { openStore, type Store, type StoreOptions } from '../storage/index.js';
 import { DataStreamerError } from '../util/errors.js';
 import { captureLines, Ingestor, pacedChunks } from './ingest.js';
-import { ORGANISATION_TOPICS, OrganisationRunner } from './organisation-runner.js';
+import { ORGANISATION_TOPICS, type OrganisationIdle, OrganisationRunner } from './organisation-runner.js';
 import { OUTPUT_TOPICS, type OutputTopic, PartitionProcessor } from './processor.js';
 import { type ShadowStoring, StoreWriter } from './store-writer.js';
+
+/** How long a live engine's organisation stage waits for a usage partition with nothing in it. */
+export const LIVE_ORGANISATION_IDLE_MS = 1000;
 
 /** Raw records processed between two rounds of ClickHouse inserts. */
 const STORE_EVERY = 50_000;
@@ -41,6 +44,12 @@ export interface EngineOptions {
   batchSize?: number;
   /** Raw records between snapshots of a partition. */
   snapshotEvery?: number;
+  /**
+   * A live engine: a usage partition with nothing waiting for this long (wall clock, ms)
+   * no longer holds up the organisation stage (organisation-runner.ts). Default: it waits,
+   * as a replay must to stay deterministic. The live commands use LIVE_ORGANISATION_IDLE_MS.
+   */
+  organisationIdleMs?: number;
   /**
    * Where the log lives: the embedded log under dataDir/log (default), or Kafka
    * (distributed mode), with the topic names of engineTopics(partitions, topicPrefix).
@@ -143,6 +152,7 @@ export class EmbeddedEngine {
     private readonly writer: StoreWriter,
     private readonly batchSize: number,
     private readonly snapshotEvery: number | undefined,
+    private readonly organisationIdle: OrganisationIdle | undefined,
   ) {}
 
   private get snapshotDir(): string {
@@ -198,6 +208,7 @@ export class EmbeddedEngine {
         this.outputs.usage,
         this.organisationOutputs,
         this.snapshotDir,
+        this.organisationIdle,
       );
     if (!wanted.has(0)) this.organisations = undefined;
   }
@@ -261,6 +272,10 @@ export class EmbeddedEngine {
     const organisationTopics = {} as Record<(typeof ORGANISATION_TOPICS)[number], Topic>;
     for (const topic of ORGANISATION_TOPICS)
       organisationTopics[topic] = await log.topic(`${prefix}${topic}`, 1);
+    const organisationIdle =
+      options.organisationIdleMs === undefined
+        ? undefined
+        : { idleMs: options.organisationIdleMs, now: () => performance.now() };
     const organisations = options.assigned
       ? undefined
       : await OrganisationRunner.open(
@@ -268,6 +283,7 @@ export class EmbeddedEngine {
           outputs.usage,
           organisationTopics,
           join(dataDir, 'snapshots'),
+          organisationIdle,
         );
     let engine: EmbeddedEngine | undefined;
     const writer = new StoreWriter(
@@ -298,6 +314,7 @@ export class EmbeddedEngine {
       writer,
       options.batchSize ?? 5_000,
       options.snapshotEvery,
+      organisationIdle,
     );
     return engine;
   }

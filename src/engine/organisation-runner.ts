@@ -5,6 +5,12 @@
  * can come): the order, and so every output and its id, is the same however the work was
  * split and wherever a crash interrupted it. Commit order as in the processor: outputs,
  * then a snapshot holding the stage's state and its cursors.
+ *
+ * A live engine cannot wait that way: a partition whose devices use no data (or that has
+ * no devices) would hold every organisation's cost limit for ever. Given `idleMs`, a
+ * partition that has had nothing waiting for that long (wall clock) is left out of the
+ * merge until its next record, which is merged when it comes. Live order then depends on
+ * timing; replays, which do not set it, stay deterministic.
  */
 import { join } from 'node:path';
 import { parseDecimal } from '../core/decimal.js';
@@ -91,10 +97,19 @@ function ratedOf(value: Buffer): StageUsage {
   };
 }
 
+export interface OrganisationIdle {
+  /** How long a usage partition may have nothing waiting before the merge goes on without it. */
+  idleMs: number;
+  /** Wall clock, ms. */
+  now: () => number;
+}
+
 export class OrganisationRunner {
   private stage: OrganisationStage;
   private cursors: number[];
   private merged = 0;
+  /** Per usage partition: since when (wall clock) it has had nothing waiting. */
+  private emptySince: (number | undefined)[];
   private skip: Record<OrgTopic, number> = { 'organisation-events': 0, 'organisation-enforcement': 0 };
 
   private constructor(
@@ -102,9 +117,11 @@ export class OrganisationRunner {
     private readonly usage: Topic,
     private readonly outputs: Record<OrgTopic, Topic>,
     private readonly snapshotFile: string,
+    private readonly idle: OrganisationIdle | undefined,
   ) {
     this.stage = new OrganisationStage(dir);
     this.cursors = new Array(usage.partitions).fill(0);
+    this.emptySince = new Array(usage.partitions).fill(undefined);
   }
 
   static async open(
@@ -112,8 +129,15 @@ export class OrganisationRunner {
     usage: Topic,
     outputs: Record<OrgTopic, Topic>,
     snapshotDir: string,
+    idle?: OrganisationIdle,
   ): Promise<OrganisationRunner> {
-    const runner = new OrganisationRunner(dir, usage, outputs, join(snapshotDir, 'organisation-stage.json'));
+    const runner = new OrganisationRunner(
+      dir,
+      usage,
+      outputs,
+      join(snapshotDir, 'organisation-stage.json'),
+      idle,
+    );
     const snapshot = await readSnapshot<Snapshot>(runner.snapshotFile);
     if (snapshot) {
       runner.cursors = snapshot.cursors;
@@ -127,7 +151,8 @@ export class OrganisationRunner {
 
   /**
    * Merges the usage available now. With `final` (nothing more will arrive) it drains every
-   * partition; otherwise it stops as soon as one partition has nothing waiting.
+   * partition; otherwise it stops as soon as one partition has nothing waiting (and, given
+   * `idle`, has not been idle that long).
    */
   async drain(final: boolean): Promise<number> {
     const heads: Head[] = [];
@@ -139,7 +164,7 @@ export class OrganisationRunner {
       let blocked = false;
       for (const head of heads) {
         if (head.buffer.length === 0 && !(await this.refill(head))) {
-          if (!final) blocked = true;
+          if (!final && !this.idleFor(head.partition)) blocked = true;
           continue;
         }
         if (!best || head.time < best.time || (head.time === best.time && head.id < best.id)) best = head;
@@ -159,8 +184,18 @@ export class OrganisationRunner {
   private async refill(head: Head): Promise<boolean> {
     head.buffer = await this.usage.read(head.partition, this.cursors[head.partition] as number, 1000);
     if (head.buffer.length === 0) return false;
+    this.emptySince[head.partition] = undefined;
     this.setHead(head);
     return true;
+  }
+
+  /** Whether an empty partition has been empty long enough to be left out of a live merge. */
+  private idleFor(partition: number): boolean {
+    if (!this.idle) return false;
+    const now = this.idle.now();
+    const since = this.emptySince[partition] ?? now;
+    this.emptySince[partition] = since;
+    return now - since >= this.idle.idleMs;
   }
 
   private setHead(head: Head): void {

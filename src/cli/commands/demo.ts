@@ -2,7 +2,7 @@ import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:
 import { join, resolve } from 'node:path';
 import { startEngineApi } from '../../api/from-engine.js';
 import { CaptureWriter } from '../../capture/writer.js';
-import { EmbeddedEngine } from '../../engine/engine.js';
+import { EmbeddedEngine, LIVE_ORGANISATION_IDLE_MS } from '../../engine/engine.js';
 import { runLive } from '../../engine/live.js';
 import { summarise } from '../../engine/summary.js';
 import { Directory } from '../../reference/directory.js';
@@ -96,7 +96,10 @@ export async function demoCommand(argv: string[]): Promise<number> {
     capture,
     simulationHeader(reference, sim, { seed: 'demo', durationMs, enforcement: 'from the engine' }),
   );
-  const engine = await EmbeddedEngine.open({ dataDir: engineDir }, reference);
+  const engine = await EmbeddedEngine.open(
+    { dataDir: engineDir, organisationIdleMs: LIVE_ORGANISATION_IDLE_MS },
+    reference,
+  );
   const streams = streamsOf(engine, engineDir);
   await streams.start();
   // A built-in data stream: the first organisation's events to a webhook receiver of the demo's own.

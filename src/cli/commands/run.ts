@@ -1,6 +1,6 @@
 import { startEngineApi } from '../../api/from-engine.js';
 import { type DataStreamerConfig, kafkaLogOptions, loadConfig, storeOptions } from '../../config/index.js';
-import { EmbeddedEngine } from '../../engine/engine.js';
+import { EmbeddedEngine, LIVE_ORGANISATION_IDLE_MS } from '../../engine/engine.js';
 import { GroupMember } from '../../engine/group-member.js';
 import { Rekeyer } from '../../engine/rekey.js';
 import { loadReferenceData } from '../../reference/loader.js';
@@ -38,6 +38,7 @@ export async function runCommand(argv: string[]): Promise<number> {
       log: { kind: 'kafka', options: kafka, topicPrefix: config.kafka.topicPrefix },
       store: storeOptions(config),
       assigned: true,
+      organisationIdleMs: LIVE_ORGANISATION_IDLE_MS,
     },
     loadReferenceData(config.reference),
   );

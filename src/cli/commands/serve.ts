@@ -1,5 +1,5 @@
 import { startEngineApi } from '../../api/from-engine.js';
-import { EmbeddedEngine } from '../../engine/engine.js';
+import { EmbeddedEngine, LIVE_ORGANISATION_IDLE_MS } from '../../engine/engine.js';
 import { streamsOf } from '../../streams/beside-engine.js';
 import { UsageError } from '../../util/errors.js';
 import { parse, parseInteger } from '../args.js';
@@ -43,7 +43,7 @@ export async function serveCommand(argv: string[]): Promise<number> {
   const port = parseInteger(values.port ?? '8080', '--port', 0, 65535);
   const host = values.host ?? '127.0.0.1';
 
-  const engine = await EmbeddedEngine.open({ dataDir });
+  const engine = await EmbeddedEngine.open({ dataDir, organisationIdleMs: LIVE_ORGANISATION_IDLE_MS });
   const streams = streamsOf(engine, dataDir);
   try {
     await streams.start();
