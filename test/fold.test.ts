@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { DataCdr, RawRecord, SignalingRecord, SmsRecord } from '../src/contracts/raw.js';
 import {
+  CLOSE_WAIT_MS,
   CONFIRM_WITHIN,
   emptyOutputs,
   MAX_LEAP_MS,
@@ -188,7 +189,7 @@ describe('connectivity events in the emnify shape', () => {
     const { folder, out } = fold([
       signaling('UPDATE_LOCATION', T0),
       signaling('CREATE_PDP_CONTEXT', T0 + 10_000, pdp),
-      cdr(1, T0 + 10_000, T0 + 55_000, 150_000, 80_400, { causeForRecClosing: 17 }),
+      cdr(1, T0 + 10_000, T0 + 55_000, 150_000, 80_400, { causeForRecClosing: 0 }), // final
       signaling('DELETE_PDP_CONTEXT', T0 + 60_000, { ...pdp, cause: 'NORMAL_RELEASE' }),
     ]);
     const id = sessionId('100.64.0.10', 4242);
@@ -234,6 +235,55 @@ describe('connectivity events in the emnify shape', () => {
       volume: { total: 0.219727, rx: 0.143051, tx: 0.076675 },
     });
     expect(folder.device(0)?.connectivity).toBe('Attached');
+  });
+
+  it('waits with event 5 for a final CDR that comes after the Delete, and counts its volume', () => {
+    const { folder, out } = fold([
+      signaling('CREATE_PDP_CONTEXT', T0, pdp),
+      cdr(1, T0, T0 + 45_000, 1_048_576, 0, { causeForRecClosing: 17 }), // interim
+      signaling('DELETE_PDP_CONTEXT', T0 + 60_000, { ...pdp, cause: 'NORMAL_RELEASE' }),
+      cdr(2, T0 + 45_000, T0 + 60_000, 524_288, 524_288, { causeForRecClosing: 0 }), // final, late
+    ]);
+    expect(folder.device(0)?.connectivity).toBe('Attached');
+    const deleted = out.events.filter((e) => e.event_type.id === 5);
+    expect(deleted).toHaveLength(1);
+    // Timed at the Delete, written with the final CDR (its input's ids: after its usage record).
+    expect(deleted[0]?.timestamp).toBe('2026-01-05T00:01:00.000Z');
+    expect(deleted[0]?.id).toBe(outputId(0, 3, 1));
+    expect(deleted[0]?.detail).toMatchObject({
+      session_id: sessionId('100.64.0.10', 4242),
+      volume: { total: 2, rx: 1.5, tx: 0.5 },
+    });
+    expect(folder.device(0)?.closing).toBeUndefined();
+  });
+
+  it('keeps a closing session through a snapshot', () => {
+    const { folder } = fold([
+      signaling('CREATE_PDP_CONTEXT', T0, pdp),
+      signaling('DELETE_PDP_CONTEXT', T0 + 60_000, pdp),
+    ]);
+    const state = restoreState(3, deserialise<PartitionState>(serialise(folder.state)));
+    const restored = new PartitionFold(new Directory(smallWorld()), state);
+    const out = emptyOutputs();
+    restored.apply(cdr(1, T0, T0 + 60_000, 1_048_576, 0, { causeForRecClosing: 0 }), 0, 2, out);
+    expect(
+      out.events.map((e) => [e.event_type.id, e.detail && (e.detail as { volume: unknown }).volume]),
+    ).toEqual([[5, { total: 1, rx: 1, tx: 0 }]]);
+  });
+
+  it('sends event 5 without a final CDR that never comes, 15 minutes of event time after the Delete', () => {
+    const { out } = fold([
+      signaling('CREATE_PDP_CONTEXT', T0, pdp),
+      cdr(1, T0, T0 + 45_000, 1_048_576, 0, { causeForRecClosing: 17 }),
+      signaling('DELETE_PDP_CONTEXT', T0 + 60_000, pdp),
+      sms('s-1', 'MO', T0 + 60_000 + CLOSE_WAIT_MS - 1), // not yet
+      sms('s-2', 'MO', T0 + 60_000 + CLOSE_WAIT_MS),
+    ]);
+    const deleted = out.events.filter((e) => e.event_type.id === 5);
+    expect(deleted.map((e) => [e.id, e.timestamp])).toEqual([
+      [outputId(0, 4, 0), '2026-01-05T00:01:00.000Z'],
+    ]);
+    expect(deleted[0]?.detail).toMatchObject({ volume: { total: 1, rx: 1, tx: 0 } });
   });
 
   it('writes usage JSON with volumes and cost as numbers carrying exactly their digits', () => {

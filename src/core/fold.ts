@@ -48,7 +48,27 @@ interface OpenSession {
   rx: bigint;
   tx: bigint;
   detail: Record<string, unknown>;
+  /** Its final CDR (a closing cause, FINAL_CDR_CAUSES) was rated. */
+  final?: true;
 }
+
+/** A session deleted before its final CDR came: event 5 waits for that CDR (or CLOSE_WAIT_MS). */
+interface ClosingSession extends OpenSession {
+  deletedAt: number;
+  /** Event 5's description, from the Delete PDP Context. */
+  description: string;
+  /** The IMSI slot the Delete came from. */
+  slot: number;
+}
+
+/**
+ * TS 32.298 causes that close a bearer's last CDR: normal and abnormal release, CAMEL
+ * release, management intervention. The others (volume or time limit, serving node or RAT
+ * change, ...) close a partial record of a bearer that goes on.
+ */
+const FINAL_CDR_CAUSES = new Set([0, 4, 5, 20]);
+/** How long (event time) event 5 waits after the Delete for a final CDR that is late. */
+export const CLOSE_WAIT_MS = 15 * 60_000;
 
 /** Where a device's session of this gateway and charging id is in its list, or -1. */
 function sessionAt(
@@ -103,6 +123,8 @@ export interface DeviceState {
   limits: EndpointLimits | null;
   /** What currently blocks or throttles the endpoint, as "DATA:quota", "SMS:limit"... */
   holds?: string[];
+  /** Sessions deleted before their final CDR came. */
+  closing?: ClosingSession[];
 }
 
 export interface PartitionState {
@@ -126,6 +148,9 @@ export interface PartitionState {
   watermark: number;
   /** Records too far ahead of the watermark, waiting for the next records to confirm the jump. */
   held?: HeldRecord[];
+  /** Endpoints (directory index) with closing sessions, and the earliest time one is due. */
+  closing?: Set<number>;
+  nextCloseDue?: number;
 }
 
 /** A record held back by the clock guard (PartitionFold.apply), with its input offset. */
@@ -387,6 +412,8 @@ export class PartitionFold {
       if (this.state.nextQuotaDeadline <= this.state.watermark)
         this.quotaClock(this.state.watermark, input, out);
       this.monthClock(this.state.watermark, input, out);
+      if ((this.state.nextCloseDue ?? Number.POSITIVE_INFINITY) <= this.state.watermark)
+        this.closeClock(this.state.watermark, input, out);
       return;
     }
     this.monthClock(time, input, out);
@@ -394,6 +421,71 @@ export class PartitionFold {
     this.state.watermark = time;
     if (Math.floor(time / 3_600_000) !== hourBefore) this.evictSeen(time);
     if (time >= this.state.nextQuotaDeadline) this.quotaClock(time, input, out);
+    if (time >= (this.state.nextCloseDue ?? Number.POSITIVE_INFINITY)) this.closeClock(time, input, out);
+  }
+
+  /** Event 5 of every closing session whose final CDR did not come within CLOSE_WAIT_MS. */
+  private closeClock(time: number, input: Input, out: FoldOutputs): void {
+    let next = Number.POSITIVE_INFINITY;
+    for (const index of [...(this.state.closing ?? [])].sort((a, b) => a - b)) {
+      const device = this.state.devices.get(index);
+      for (const session of [...(device?.closing ?? [])]) {
+        const due = session.deletedAt + CLOSE_WAIT_MS;
+        if (due > time || input.idsLeft <= OWN_OUTPUTS + 1) {
+          next = Math.min(next, Math.max(due, time));
+          continue;
+        }
+        this.closed(index, session, input, out);
+      }
+    }
+    this.state.nextCloseDue = next;
+  }
+
+  /** Event 5 of a closing session, with the volume of every CDR it got; the session is gone. */
+  private closed(index: number, session: ClosingSession, input: Input, out: FoldOutputs): void {
+    const device = this.state.devices.get(index) as DeviceState;
+    device.closing = device.closing?.filter((s) => s !== session);
+    if (device.closing?.length === 0) {
+      device.closing = undefined;
+      this.state.closing?.delete(index);
+    }
+    this.deleted(
+      out,
+      input,
+      session.deletedAt,
+      subjectOf(this.dir, index, session.slot),
+      session.description,
+      session,
+    );
+  }
+
+  /** Event 5 (Delete PDP Context) with the session's volume. */
+  private deleted(
+    out: FoldOutputs,
+    input: Input,
+    time: number,
+    subject: EventSubject,
+    description: string,
+    session: OpenSession,
+  ): void {
+    // The session's detail is kept as it is (the state holds it): a copy gets the additions.
+    const detail = { ...session.detail };
+    detail.session_id = session.sessionId;
+    detail.volume = {
+      total: Number(bytesToMb(session.rx + session.tx)),
+      rx: Number(bytesToMb(session.rx)),
+      tx: Number(bytesToMb(session.tx)),
+    };
+    this.event(out, input, {
+      time,
+      subject,
+      type: 'DELETE_PDP_CONTEXT',
+      source: 'NETWORK',
+      severity: 'INFO',
+      alert: false,
+      description,
+      detail,
+    });
   }
 
   /** Expiry and daily refill of every quota whose moment has come (event time drives it). */
@@ -577,19 +669,27 @@ export class PartitionFold {
         if (at >= 0) device.sessions?.splice(at, 1);
         if (device.sessions?.length === 0) device.sessions = undefined;
         if (!device.sessions && device.connectivity === 'Online') device.connectivity = 'Attached';
-        const rx = session?.rx ?? 0n;
-        const tx = session?.tx ?? 0n;
         const description = `PDP Context deleted${record.cause ? ` (${causeText(record.cause)})` : ''}.`;
-        // The session's detail is kept as it is (the state holds it): a copy gets the additions.
-        const detail = session ? { ...session.detail } : operatorDetail(net.operator, net.country);
-        detail.session_id =
-          session?.sessionId ?? sessionId(record.gateway_address ?? '', record.charging_id ?? 0);
-        detail.volume = {
-          total: Number(bytesToMb(rx + tx)),
-          rx: Number(bytesToMb(rx)),
-          tx: Number(bytesToMb(tx)),
+        if (session && !session.final) {
+          // Its final CDR is late: event 5 waits for it, so that its volume counts.
+          device.closing ??= [];
+          device.closing.push({ ...session, deletedAt: record.timestamp, description, slot: ref.slot });
+          (this.state.closing ??= new Set()).add(ref.index);
+          this.state.nextCloseDue = Math.min(
+            this.state.nextCloseDue ?? Number.POSITIVE_INFINITY,
+            record.timestamp + CLOSE_WAIT_MS,
+          );
+          return;
+        }
+        const known = session ?? {
+          gateway: record.gateway_address,
+          chargingId: record.charging_id,
+          sessionId: sessionId(record.gateway_address ?? '', record.charging_id ?? 0),
+          rx: 0n,
+          tx: 0n,
+          detail: operatorDetail(net.operator, net.country),
         };
-        this.networkEvent(out, input, record, subject, false, 'DELETE_PDP_CONTEXT', description, detail);
+        this.deleted(out, input, record.timestamp, subject, description, known);
         return;
       }
       case 'PURGE_LOCATION':
@@ -787,10 +887,13 @@ export class PartitionFold {
     const rx = BigInt(cdr.dataVolumeDownlink);
     const tx = BigInt(cdr.dataVolumeUplink);
     const device = this.deviceState(ref.index);
-    const session = device.sessions?.[sessionAt(device.sessions, cdr.pGWAddress, cdr.chargingID)];
+    const closingAt = sessionAt(device.closing, cdr.pGWAddress, cdr.chargingID);
+    const closing = device.closing?.[closingAt];
+    const session = closing ?? device.sessions?.[sessionAt(device.sessions, cdr.pGWAddress, cdr.chargingID)];
     if (session) {
       session.rx += rx;
       session.tx += tx;
+      if (FINAL_CDR_CAUSES.has(cdr.causeForRecClosing)) session.final = true;
     }
     // Counted in the month of its own usage time, even when it arrives late.
     const month = isoMonth(cdr.timeOfLastUsage);
@@ -820,6 +923,7 @@ export class PartitionFold {
     };
     for (const slice of rated.slices)
       out.usage.push(this.usage(input, ref, net, covered.tariff, covered.zone, slice, what));
+    if (closing?.final) this.closed(ref.index, closing, input, out);
   }
 
   private sms(record: SmsRecord, input: Input, out: FoldOutputs): void {
