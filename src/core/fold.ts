@@ -674,7 +674,8 @@ export class PartitionFold {
           // Its final CDR is late: event 5 waits for it, so that its volume counts.
           device.closing ??= [];
           device.closing.push({ ...session, deletedAt: record.timestamp, description, slot: ref.slot });
-          (this.state.closing ??= new Set()).add(ref.index);
+          this.state.closing ??= new Set();
+          this.state.closing.add(ref.index);
           this.state.nextCloseDue = Math.min(
             this.state.nextCloseDue ?? Number.POSITIVE_INFINITY,
             record.timestamp + CLOSE_WAIT_MS,
