@@ -888,8 +888,7 @@ export class PartitionFold {
     const rx = BigInt(cdr.dataVolumeDownlink);
     const tx = BigInt(cdr.dataVolumeUplink);
     const device = this.deviceState(ref.index);
-    const closingAt = sessionAt(device.closing, cdr.pGWAddress, cdr.chargingID);
-    const closing = device.closing?.[closingAt];
+    const closing = device.closing?.[sessionAt(device.closing, cdr.pGWAddress, cdr.chargingID)];
     const session = closing ?? device.sessions?.[sessionAt(device.sessions, cdr.pGWAddress, cdr.chargingID)];
     if (session) {
       session.rx += rx;
