@@ -44,6 +44,8 @@ interface Head {
   buffer: LogRecord[];
   time: number;
   id: number;
+  /** Left out of this merge as idle (live engines): not read again until the next. */
+  idle?: true;
 }
 
 const ID = /^\{"id":(\d+)/;
@@ -163,8 +165,11 @@ export class OrganisationRunner {
       let best: Head | undefined;
       let blocked = false;
       for (const head of heads) {
+        if (head.idle) continue;
         if (head.buffer.length === 0 && !(await this.refill(head))) {
-          if (!final && !this.idleFor(head.partition)) blocked = true;
+          if (final) continue;
+          if (this.idleFor(head.partition)) head.idle = true;
+          else blocked = true;
           continue;
         }
         if (!best || head.time < best.time || (head.time === best.time && head.id < best.id)) best = head;
