@@ -476,16 +476,7 @@ export class PartitionFold {
       rx: Number(bytesToMb(session.rx)),
       tx: Number(bytesToMb(session.tx)),
     };
-    this.event(out, input, {
-      time,
-      subject,
-      type: 'DELETE_PDP_CONTEXT',
-      source: 'NETWORK',
-      severity: 'INFO',
-      alert: false,
-      description,
-      detail,
-    });
+    this.networkEvent(out, input, time, subject, false, 'DELETE_PDP_CONTEXT', description, detail);
   }
 
   /** Expiry and daily refill of every quota whose moment has come (event time drives it). */
@@ -595,11 +586,11 @@ export class PartitionFold {
     out.events.push(eventOf(input.nextId(), spec));
   }
 
-  /** An event the network reports about a signaling record: a warning when it was rejected. */
+  /** An event the network reports (at `time`, a signaling record's): a warning when it was rejected. */
   private networkEvent(
     out: FoldOutputs,
     input: Input,
-    record: SignalingRecord,
+    time: number,
     subject: EventSubject,
     rejected: boolean,
     type: EventSpec['type'],
@@ -608,7 +599,7 @@ export class PartitionFold {
   ): void {
     out.events.push(
       eventOf(input.nextId(), {
-        time: record.timestamp,
+        time,
         subject,
         type,
         source: 'NETWORK',
@@ -651,13 +642,13 @@ export class PartitionFold {
         const what = type === 'UPDATE_LOCATION' ? 'Location update' : 'GPRS location update';
         if (!accepted) {
           const description = `${what} rejected in ${where}: ${causeText(record.cause)}.`;
-          this.networkEvent(out, input, record, subject, true, type, description);
+          this.networkEvent(out, input, record.timestamp, subject, true, type, description);
           return;
         }
         if (device.connectivity === 'Offline') device.connectivity = 'Attached';
         const description = `${what} in ${where}${record.network_node ? ` via ${type === 'UPDATE_LOCATION' ? 'VLR' : 'SGSN'} ${record.network_node}` : ''}.`;
         const detail = operatorDetail(net.operator, net.country);
-        this.networkEvent(out, input, record, subject, false, type, description, detail);
+        this.networkEvent(out, input, record.timestamp, subject, false, type, description, detail);
         return;
       }
       case 'CREATE_PDP_CONTEXT':
@@ -701,7 +692,7 @@ export class PartitionFold {
         this.networkEvent(
           out,
           input,
-          record,
+          record.timestamp,
           subject,
           false,
           record.type,

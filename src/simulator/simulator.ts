@@ -819,7 +819,8 @@ export class CoreSimulator {
         this.throttleBps[i] = command.peak_throughput ?? 64_000;
         break;
       case 'UNBLOCK':
-        if (data) flags &= ~(organisation ? ORG_DATA_BLOCKED : DATA_BLOCKED | THROTTLED);
+        // A throttle is the endpoint's (a quota's): an organisation's UNBLOCK leaves it.
+        if (data) flags &= organisation ? ~dataBlock : ~(dataBlock | THROTTLED);
         if (sms) flags &= ~smsBlock;
         break;
       case 'DISCONNECT':

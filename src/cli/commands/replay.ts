@@ -5,6 +5,7 @@ import { replayIntoTopic } from '../../capture/into-kafka.js';
 import { openCapture } from '../../capture/reader.js';
 import { kafkaLogOptions, loadConfig, storeOptions } from '../../config/index.js';
 import { redactUrl } from '../../config/load.js';
+import { MAX_LEAP_MS } from '../../core/fold.js';
 import { EmbeddedEngine } from '../../engine/engine.js';
 import { summarise } from '../../engine/summary.js';
 import { parseShadowMappings, type ShadowMapping, shadowReplay } from '../../lab/shadow.js';
@@ -373,7 +374,7 @@ function list(counts: Record<string, number | string>): string {
 function heldLine(summary: { held_back?: number }): string[] {
   return summary.held_back
     ? [
-        `  held back         ${formatCount(summary.held_back)} (more than 7 days ahead; decided by the next records)`,
+        `  held back         ${formatCount(summary.held_back)} (more than ${MAX_LEAP_MS / 86_400_000} days ahead; decided by the next records)`,
       ]
     : [];
 }
