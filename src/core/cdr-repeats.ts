@@ -73,7 +73,10 @@ export class CdrRepeats {
       return this.oddRepeat([node, chargingId, sequence].join('/'), minute);
     const key = nodeId * TWO_32 + chargingId;
     const slot = this.rows.insert(key);
-    const [minutes, runs, masks] = this.rows.columns as [Uint32Array, Uint32Array, Uint32Array];
+    const columns = this.rows.columns;
+    const minutes = columns[MINUTE] as Uint32Array;
+    const runs = columns[RUN] as Uint32Array;
+    const masks = columns[MASK] as Uint32Array;
     if (minute > (minutes[slot] as number)) minutes[slot] = minute;
     const run = runs[slot] as number;
     if (sequence <= run) return true;

@@ -83,16 +83,18 @@ export class IdWindow {
 
   /** The row key of an id, or -1 when it has none. */
   private keyOf(id: string): number {
+    // The trailing digits, read as a number on the way (exact up to 13 digits).
     let start = id.length;
-    while (start > 0) {
+    let number = 0;
+    for (let place = 1; start > 0; place *= 10) {
       const c = id.charCodeAt(start - 1);
       if (c < 48 || c > 57) break;
+      number += (c - 48) * place;
       start--;
     }
     const digits = id.length - start;
     // "007" and "7" are different ids: a leading zero has no row.
     if (digits === 0 || digits > 13 || (digits > 1 && id.charCodeAt(start) === 48)) return -1;
-    const number = Number(id.slice(start));
     if (number >= NUMBER_LIMIT) return -1;
     const index = this.prefixes.numberOf(id.slice(0, start));
     return index < 0 ? -1 : index * NUMBER_LIMIT + number;
