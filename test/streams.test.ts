@@ -21,9 +21,10 @@ let engine: EmbeddedEngine;
 let usage: { id: number; organisation: { id: number }; end_timestamp: string }[];
 let events: { id: number; organisation: { id: number }; event_type: { id: number }; timestamp: string }[];
 
-const open = (name: string, maxElapsedMs = 1500) =>
+const open = (name: string, maxElapsedMs = 1500, lanesIn: 'process' | 'worker' = 'process') =>
   new StreamManager({
-    dir: join(dir, name),
+    lanesIn,
+    dir: join(dir, `${lanesIn}-${name}`),
     sources: engine.streamSources(),
     cursors: engine.log.cursors,
     sinks,
@@ -51,9 +52,12 @@ afterAll(async () => {
   await engine?.close();
 });
 
-describe('data streams', () => {
+// The lanes run in the manager's thread, or in a worker thread reading the log's files itself.
+describe.each(['process', 'worker'] as const)('data streams, lanes in the %s', (lanesIn) => {
+  const openLanes = (name: string, maxElapsedMs?: number) => open(name, maxElapsedMs, lanesIn);
+
   it('refuses invalid streams with every problem named by its field', async () => {
-    const manager = open('invalid');
+    const manager = openLanes('invalid');
     const attempt = (body: unknown) =>
       manager.create(orgA, body).then(
         () => [],
@@ -95,7 +99,7 @@ describe('data streams', () => {
   it('delivers an organisation’s usage records from the earliest, in batches of its size, once each, with its headers; credentials are masked on read', async () => {
     const receiver = new Receiver();
     await receiver.start();
-    const manager = open('usage');
+    const manager = openLanes('usage');
     const created = await manager.create(orgA, {
       name: 'usage to webhook',
       data_stream_type: { id: 1 },
@@ -130,7 +134,7 @@ describe('data streams', () => {
 
     // Reopened: the stream and its position survive; nothing is sent twice.
     await manager.close();
-    const again = open('usage');
+    const again = openLanes('usage');
     await again.start();
     await again.caughtUp();
     expect(receiver.records().length).toBe(expected.length);
@@ -147,7 +151,7 @@ describe('data streams', () => {
   it('filters events by type and sends bare objects when the size is 1', async () => {
     const receiver = new Receiver();
     await receiver.start();
-    const manager = open('filtered');
+    const manager = openLanes('filtered');
     await manager.create(orgA, {
       name: 'attach events',
       data_stream_type: { id: 2 },
@@ -171,7 +175,7 @@ describe('data streams', () => {
     await healthy.start();
     await failing.start();
     failing.failNext = Number.POSITIVE_INFINITY;
-    const manager = open('isolation', 4000);
+    const manager = openLanes('isolation', 4000);
     const bad = await manager.create(orgA, {
       name: 'down',
       data_stream_type: { id: 2 },
@@ -216,7 +220,7 @@ describe('data streams', () => {
   it('a paused stream keeps its position and catches up when resumed; a time range can be replayed', async () => {
     const receiver = new Receiver();
     await receiver.start();
-    const manager = open('paused');
+    const manager = openLanes('paused');
     const stream = await manager.create(orgB, {
       name: 'paused',
       data_stream_type: { id: 1 },

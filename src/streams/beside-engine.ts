@@ -5,20 +5,27 @@
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { EmbeddedEngine } from '../engine/engine.js';
+import { EmbeddedTopic } from '../log/embedded/topic.js';
 import { StreamManager } from './manager.js';
 import { SINKS } from './sinks.js';
 
-/** Streams of an engine's data directory live in DIR/streams. */
+/**
+ * Streams of an engine's data directory live in DIR/streams. Their lanes run in a worker
+ * thread when the engine's output is on the embedded log (see worker-lanes.ts).
+ */
 export function streamsOf(
   engine: EmbeddedEngine,
   dataDir: string,
   options: { lanes?: boolean } = {},
 ): StreamManager {
+  const sources = engine.streamSources();
+  const embedded = [...sources.usage, ...sources.events].every((t) => t instanceof EmbeddedTopic);
   return new StreamManager({
     dir: join(dataDir, 'streams'),
-    sources: engine.streamSources(),
+    sources,
     cursors: engine.log.cursors,
     sinks: SINKS,
+    lanesIn: embedded ? 'worker' : 'process',
     ...options,
   });
 }

@@ -15,25 +15,30 @@ import {
   batchOf,
   cursorGroup,
   emptyMetrics,
-  Lane,
   type LaneBatching,
   type LaneMetrics,
   streamLag,
   toSinkRecord,
 } from './lane.js';
-import { SharedReads } from './shared-reads.js';
+import {
+  createSink,
+  factoryOf,
+  InProcessLanes,
+  type LaneFailure,
+  type LaneHost,
+  type StreamSources,
+  sourcesOf,
+} from './lanes.js';
 import { StreamStore } from './store.js';
+import { WorkerLanes } from './worker-lanes.js';
+
+export type { StreamSources } from './lanes.js';
 
 export class StreamNotFound extends DataStreamerError {
   constructor(id: string) {
     super('STREAM_NOT_FOUND', `data stream ${id} not found`);
     this.name = 'StreamNotFound';
   }
-}
-
-export interface StreamSources {
-  usage: Topic[];
-  events: Topic[];
 }
 
 export interface StreamManagerOptions {
@@ -52,6 +57,13 @@ export interface StreamManagerOptions {
   now?: () => number;
   /** Stream ids; default 8 hex characters from crypto.randomUUID (ids are not part of any output). */
   newId?: () => string;
+  /**
+   * Where the lanes run: in this thread (default; any log, injected clock and sinks), or in
+   * a worker thread of their own ('worker': embedded-log sources only, the built-in sinks
+   * and the wall clock). A worker keeps the lanes' buffers out of the engine's heap, whose
+   * full collections they would otherwise set off, and lets delivery use the second core.
+   */
+  lanesIn?: 'process' | 'worker';
   /**
    * Whether this process delivers (default true). Distributed mode: every replica manages
    * the shared stream configuration, one of them (runLanes) delivers.
@@ -82,12 +94,11 @@ export const DEFAULT_LINGER_MS = 100;
 export class StreamManager {
   private readonly store: StreamStore;
   private readonly deadLetters: BatchDeadLetters;
-  private readonly lanes = new Map<string, Lane>();
-  private readonly reads = new SharedReads();
+  /** Started with the first lane. */
+  private host: LaneHost | undefined;
   /** Status changes started by failing lanes, awaited by caughtUp(). */
   private readonly transitions = new Set<Promise<void>>();
-  private readonly metrics = new Map<string, LaneMetrics>();
-  /** The configuration each lane was started with, to see when another process changed it. */
+  /** The running lanes, with the configuration each was started with, to see when another process changed it. */
   private readonly laneConfigs = new Map<string, string>();
   private readonly now: () => number;
   private delivers: boolean;
@@ -119,12 +130,12 @@ export class StreamManager {
         .filter((s) => s.status.id === 1)
         .map((s) => [s.id, s]),
     );
-    for (const id of [...this.lanes.keys()]) {
+    for (const id of [...this.laneConfigs.keys()]) {
       const stream = wanted.get(id);
       if (!stream || JSON.stringify(stream) !== this.laneConfigs.get(id)) await this.stopLane(id);
     }
     for (const [id, stream] of wanted) {
-      if (this.lanes.has(id)) continue;
+      if (this.laneConfigs.has(id)) continue;
       try {
         await this.startLane(stream);
       } catch (error) {
@@ -141,8 +152,10 @@ export class StreamManager {
   }
 
   async close(): Promise<void> {
-    for (const lane of this.lanes.values()) await lane.stop();
-    this.lanes.clear();
+    this.laneConfigs.clear();
+    const host = this.host;
+    this.host = undefined;
+    await host?.close();
     await Promise.allSettled(this.transitions);
   }
 
@@ -210,7 +223,7 @@ export class StreamManager {
     await this.stopLane(id);
     await this.store.delete(id);
     this.deadLetters.removeAll(id);
-    this.metrics.delete(id);
+    await this.host?.forget(id);
   }
 
   /**
@@ -327,7 +340,9 @@ export class StreamManager {
 
   async status(organisationId: number, id: string): Promise<StreamStatus> {
     const stream = this.owned(organisationId, id);
-    const { latency_ms, latency_histogram, ...metrics } = this.metrics.get(id) ?? emptyMetrics();
+    const { latency_ms, latency_histogram, ...metrics } = this.host
+      ? await this.host.metrics(id)
+      : emptyMetrics();
     const sorted = [...latency_ms].sort((a, b) => a - b);
     const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] as number;
     const lag = await streamLag(this.sourcesOf(stream), this.options.cursors, id);
@@ -342,7 +357,8 @@ export class StreamManager {
 
   /** Resolves once every running lane (or the one given) has delivered everything on the log, or failed. */
   async caughtUp(id?: string): Promise<void> {
-    for (const [streamId, lane] of this.lanes) if (id === undefined || id === streamId) await lane.caughtUp();
+    for (const streamId of [...this.laneConfigs.keys()])
+      if (id === undefined || id === streamId) await this.host?.caughtUp(streamId);
     // A lane that failed returns at once; its stream's move to Error is still being stored.
     await Promise.all(this.transitions);
   }
@@ -374,28 +390,19 @@ export class StreamManager {
   }
 
   private sourcesOf(stream: DataStream): Topic[] {
-    return stream.data_stream_type.id === 1 ? this.options.sources.usage : this.options.sources.events;
-  }
-
-  private factoryOf(stream: DataStream): SinkFactory {
-    const factory = this.options.sinks.get(stream.destination.connection_type);
-    if (!factory)
-      throw new DataStreamerError(
-        'STREAM_SINK_UNAVAILABLE',
-        `data stream ${stream.id}: connection type ${stream.destination.connection_type} is not available here`,
-      );
-    return factory;
+    return sourcesOf(this.options.sources, stream);
   }
 
   private createSink(stream: DataStream) {
-    return this.factoryOf(stream).create(
-      { credentials: stream.destination.credentials, format: stream.destination.format },
-      { organisationId: stream.organisation_id, timeoutMs: this.options.timeoutMs ?? 30_000, now: this.now },
-    );
+    return createSink(this.options.sinks, stream, { timeoutMs: this.timeoutMs, now: this.now });
+  }
+
+  private get timeoutMs(): number {
+    return this.options.timeoutMs ?? 30_000;
   }
 
   private batching(stream: DataStream): LaneBatching {
-    const own = this.factoryOf(stream).batching?.(stream.destination.credentials) ?? {};
+    const own = factoryOf(this.options.sinks, stream).batching?.(stream.destination.credentials) ?? {};
     return {
       maxRecords: own.maxRecords ?? stream.size,
       maxBytes: this.options.maxBytes ?? 4 * 1024 * 1024,
@@ -417,50 +424,59 @@ export class StreamManager {
       }
   }
 
+  private laneHost(): LaneHost {
+    if (this.host) return this.host;
+    const o = this.options;
+    const settings = {
+      sources: o.sources,
+      cursors: o.cursors,
+      retry: this.retry,
+      maxInFlight: o.maxInFlight ?? 2,
+      pollMs: o.pollMs ?? 200,
+      timeoutMs: this.timeoutMs,
+      onFailure: (id: string, failure: LaneFailure) => this.track(this.toError(id, failure)),
+    };
+    this.host =
+      o.lanesIn === 'worker'
+        ? new WorkerLanes({
+            ...settings,
+            deadLettersDir: join(o.dir, 'dead-letters'),
+            onExit: (error) => this.track(this.lanesLost(error)),
+          })
+        : new InProcessLanes({ ...settings, sinks: o.sinks, deadLetters: this.deadLetters, now: this.now });
+    return this.host;
+  }
+
   private async startLane(stream: DataStream): Promise<void> {
     if (!this.delivers) return;
+    // The sink must exist here too: redrive and replay send from this thread.
+    const batching = this.batching(stream);
     this.laneConfigs.set(stream.id, JSON.stringify(stream));
-    const lane = new Lane({
-      stream,
-      sink: this.createSink(stream),
-      sources: this.sourcesOf(stream),
-      reads: this.reads,
-      cursors: this.options.cursors,
-      deadLetters: this.deadLetters,
-      batching: this.batching(stream),
-      retry: this.retry,
-      maxInFlight: this.options.maxInFlight ?? 2,
-      pollMs: this.options.pollMs ?? 200,
-      now: this.now,
-      metrics: this.metricsOf(stream.id),
-      onFailure: (error) => this.track(this.toError(stream.id, error)),
-    });
-    this.lanes.set(stream.id, lane);
     try {
-      await lane.start();
+      await this.laneHost().start(stream, batching);
     } catch (error) {
       // The sink could not open (bad credentials, missing destination): the stream is in Error.
-      this.lanes.delete(stream.id);
-      await lane.stop().catch(() => undefined);
+      this.laneConfigs.delete(stream.id);
       const e = error as DataStreamerError;
       await this.setStatus(stream.id, 3, { code: e.code ?? 'STREAM_OPEN_FAILED', message: e.message });
     }
   }
 
   private async stopLane(id: string): Promise<void> {
-    const lane = this.lanes.get(id);
-    this.lanes.delete(id);
-    this.laneConfigs.delete(id);
-    await lane?.stop();
+    if (!this.laneConfigs.delete(id)) return;
+    await this.host?.stop(id);
   }
 
-  private metricsOf(id: string): LaneMetrics {
-    let metrics = this.metrics.get(id);
-    if (!metrics) {
-      metrics = emptyMetrics();
-      this.metrics.set(id, metrics);
-    }
-    return metrics;
+  /** The lanes' worker thread died: every stream it delivered goes to Error, to be restarted. */
+  private async lanesLost(error: Error): Promise<void> {
+    const ids = [...this.laneConfigs.keys()];
+    this.laneConfigs.clear();
+    this.host = undefined;
+    for (const id of ids)
+      await this.setStatus(id, 3, {
+        code: 'STREAM_LANES_EXITED',
+        message: `the lanes' worker thread stopped: ${error.message}`,
+      });
   }
 
   private track(transition: Promise<void>): void {

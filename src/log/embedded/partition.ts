@@ -7,9 +7,23 @@ import { errnoOf, mkdirDurable, writeAt } from './files.js';
 import { encodeBatch } from './format.js';
 import type { PartitionContext } from './options.js';
 import { expiredSegments } from './retention.js';
-import { ReadBatch, SEGMENT_NAME, Segment, SegmentGone, segmentFileName } from './segment.js';
+import {
+  ReadBatch,
+  SEGMENT_NAME,
+  Segment,
+  SegmentGone,
+  type SegmentSpan,
+  segmentFileName,
+} from './segment.js';
 import { SerialQueue } from './serial.js';
 import type { SparseIndex } from './sparse-index.js';
+
+/** Where a read would look: see Partition.locate. */
+export interface Located {
+  end: number;
+  spans: SegmentSpan[];
+  slack: number;
+}
 
 /**
  * One partition: its segments, oldest first, the last one active. Appends, rolls and
@@ -130,6 +144,29 @@ export class Partition {
       if (batch.records.length === 0) this.checkRange(from, this.end);
     }
     return batch.records;
+  }
+
+  /**
+   * Where a read from `from` would look, for a reader with file handles of its own: the
+   * acknowledged end, and the spans of the segment holding `from` and of the one after it
+   * (a read of a few MB rarely crosses more than one segment boundary). `slack`: how far
+   * before `from` the first span may start (the index is sparse).
+   */
+  async locate(from: number): Promise<Located> {
+    this.checkOpen();
+    const end = this.end;
+    const segments = this.segments;
+    this.checkRange(from, end);
+    const spans: SegmentSpan[] = [];
+    const slack = this.ctx.indexIntervalBytes;
+    if (from === end) return { end, spans, slack };
+    const first = segmentOf(segments, from);
+    for (let i = first; i < segments.length && i <= first + 1; i++) {
+      const segment = segments[i] as Segment;
+      const position = i === first ? (await segment.indexed()).floor(from) : 0;
+      spans.push({ file: segment.file, position, limit: segment.size });
+    }
+    return { end, spans, slack };
   }
 
   async offsetForTime(timestamp: number): Promise<number> {

@@ -17,7 +17,12 @@ const READ_MAX = 1 << 20;
 /** The file of a closed segment went away under a read: retention removed it. */
 export class SegmentGone extends Error {}
 
-export function corrupt(ctx: PartitionContext, file: string, position: number, what: string): LogError {
+export function corrupt(
+  ctx: Pick<PartitionContext, 'topic' | 'partition'>,
+  file: string,
+  position: number,
+  what: string,
+): LogError {
   return new LogError(
     'LOG_CORRUPT',
     `${where(ctx.topic, ctx.partition)}: segment ${file} is corrupt at byte ${position}: ${what}`,
@@ -54,6 +59,52 @@ export class ReadBatch {
     this.records.push(decodeEntry(buf, at, this.partition));
     this.bytes += size;
     if (this.records.length >= this.maxRecords || this.bytes >= this.maxBytes) this.done = true;
+  }
+}
+
+/**
+ * Where to read a segment: from `position` (at or before the first entry wanted) up to
+ * `limit`, the bytes of acknowledged entries. A reader that is not the log (the data-stream
+ * worker) gets spans from the log and reads the file itself.
+ */
+export interface SegmentSpan {
+  file: string;
+  position: number;
+  limit: number;
+}
+
+/** Adds the span's entries from offset `from` on to `batch`, checking each one, until the span or the budget ends. */
+export async function readSpan(
+  fh: FileHandle,
+  span: SegmentSpan,
+  from: number,
+  batch: ReadBatch,
+  ctx: Pick<PartitionContext, 'topic' | 'partition'>,
+  /** Bytes the span may start before `from`: read on top of the budget. */
+  slack: number,
+): Promise<void> {
+  const { file, limit } = span;
+  let pos = span.position;
+  let minWant = 0;
+  while (pos < limit && !batch.done) {
+    const budget = Math.min(batch.remainingBytes, READ_MAX) + slack;
+    const want = Math.min(limit - pos, Math.max(READ_MIN, budget, minWant));
+    const buf = await readAt(fh, pos, want);
+    if (buf.length < want) throw corrupt(ctx, file, pos + buf.length, 'the file ends early');
+    let rel = 0;
+    minWant = 0;
+    while (rel < buf.length && !batch.done) {
+      const size = checkEntry(buf, rel, buf.length);
+      if (size === 'incomplete entry' && pos + buf.length < limit) {
+        // The entry runs past this chunk: read again from it, whole if it is a big one.
+        if (rel === 0) minWant = entrySize(buf, 0);
+        break;
+      }
+      if (typeof size === 'string') throw corrupt(ctx, file, pos + rel, size);
+      if (entryOffset(buf, rel) >= from) batch.take(buf, rel, size);
+      rel += size;
+    }
+    pos += rel;
   }
 }
 
@@ -200,31 +251,10 @@ export class Segment {
   /** Adds entries from offset `from` on to `batch` until this segment or the budget ends. */
   async read(from: number, batch: ReadBatch): Promise<void> {
     const index = await this.indexed();
-    const limit = this.size;
-    let pos = index.floor(from);
+    const span = { file: this.file, position: index.floor(from), limit: this.size };
     const fh = await this.acquire();
     try {
-      let minWant = 0;
-      while (pos < limit && !batch.done) {
-        const budget = Math.min(batch.remainingBytes, READ_MAX) + this.ctx.indexIntervalBytes;
-        const want = Math.min(limit - pos, Math.max(READ_MIN, budget, minWant));
-        const buf = await readAt(fh, pos, want);
-        if (buf.length < want) throw corrupt(this.ctx, this.file, pos + buf.length, 'the file ends early');
-        let rel = 0;
-        minWant = 0;
-        while (rel < buf.length && !batch.done) {
-          const size = checkEntry(buf, rel, buf.length);
-          if (size === 'incomplete entry' && pos + buf.length < limit) {
-            // The entry runs past this chunk: read again from it, whole if it is a big one.
-            if (rel === 0) minWant = entrySize(buf, 0);
-            break;
-          }
-          if (typeof size === 'string') throw corrupt(this.ctx, this.file, pos + rel, size);
-          if (entryOffset(buf, rel) >= from) batch.take(buf, rel, size);
-          rel += size;
-        }
-        pos += rel;
-      }
+      await readSpan(fh, span, from, batch, this.ctx, this.ctx.indexIntervalBytes);
     } finally {
       this.release();
     }

@@ -1,6 +1,6 @@
 import { asLogError, LogError } from '../errors.js';
 import type { AppendRecord, AppendResult, LogRecord, Topic } from '../types.js';
-import type { Partition } from './partition.js';
+import type { Located, Partition } from './partition.js';
 import { checkInteger } from './validate.js';
 
 /** A topic of the embedded log: its partitions, each an independent Partition. */
@@ -52,6 +52,14 @@ export class EmbeddedTopic implements Topic {
       checkInteger('maxRecords', maxRecords, 1);
       if (maxBytes !== undefined) checkInteger('maxBytes', maxBytes, 1);
       return p.read(fromOffset, maxRecords, maxBytes ?? this.maxReadBytes);
+    });
+  }
+
+  /** See Partition.locate: for readers of the files in another thread. */
+  locate(partition: number, fromOffset: number): Promise<Located> {
+    return this.on(partition, (p) => {
+      checkInteger('fromOffset', fromOffset, 0);
+      return p.locate(fromOffset);
     });
   }
 

@@ -1,0 +1,177 @@
+/**
+ * The engine's output log as a lane worker sees it: reads go to the segment files
+ * directly, in the worker's thread, and ask the engine's thread only where to look (the
+ * acknowledged end and the file spans, Partition.locate). Offsets, times and cursors are
+ * asked of the engine's thread; appends are not possible here.
+ */
+import type { FileHandle } from 'node:fs/promises';
+import { open } from 'node:fs/promises';
+import { errnoOf } from '../log/embedded/files.js';
+import type { Located } from '../log/embedded/partition.js';
+import { ReadBatch, readSpan } from '../log/embedded/segment.js';
+import { LogError } from '../log/errors.js';
+import type { AppendResult, CursorStore, LogRecord, Topic } from '../log/types.js';
+import type { PortRpc } from '../util/port-rpc.js';
+
+const DEFAULT_MAX_READ_BYTES = 4 * 1024 * 1024;
+
+/**
+ * Read handles of segment files, shared by the reads of each file. Past MAX_OPEN files the
+ * least recently used one is closed once no read is using it.
+ */
+export class SegmentFiles {
+  private static readonly MAX_OPEN = 64;
+  private readonly files = new Map<string, { handle: Promise<FileHandle>; users: number }>();
+  private readonly evicted = new Set<{ handle: Promise<FileHandle>; users: number }>();
+
+  /** Runs `task` with a read handle of `file`. */
+  async use<T>(file: string, task: (fh: FileHandle) => Promise<T>): Promise<T> {
+    let entry = this.files.get(file);
+    if (entry) this.files.delete(file);
+    else entry = { handle: open(file, 'r'), users: 0 };
+    this.files.set(file, entry);
+    entry.users++;
+    this.trim();
+    try {
+      return await task(await entry.handle);
+    } catch (error) {
+      if (this.files.get(file) === entry) this.files.delete(file);
+      this.evicted.add(entry);
+      throw error;
+    } finally {
+      entry.users--;
+      this.closeUnused();
+    }
+  }
+
+  private trim(): void {
+    for (const [file, entry] of this.files) {
+      if (this.files.size <= SegmentFiles.MAX_OPEN) break;
+      this.files.delete(file);
+      this.evicted.add(entry);
+    }
+    this.closeUnused();
+  }
+
+  private closeUnused(): void {
+    for (const entry of this.evicted)
+      if (entry.users === 0) {
+        this.evicted.delete(entry);
+        void entry.handle.then((fh) => fh.close()).catch(() => undefined);
+      }
+  }
+
+  async close(): Promise<void> {
+    for (const entry of this.files.values()) this.evicted.add(entry);
+    this.files.clear();
+    this.closeUnused();
+  }
+}
+
+export class PortTopic implements Topic {
+  private readonly waiting = new Set<() => void>();
+  /** Appends told of so far, and how many had been told of when the latest read began. */
+  private notices = 0;
+  private noticesAtRead = 0;
+
+  constructor(
+    readonly name: string,
+    readonly partitions: number,
+    private readonly rpc: PortRpc,
+    private readonly files: SegmentFiles,
+  ) {}
+
+  append(): Promise<AppendResult> {
+    return Promise.reject(
+      new LogError('LOG_INVALID_ARGUMENT', `${this.name}: the lanes' view of the log is read-only`),
+    );
+  }
+
+  async read(
+    partition: number,
+    fromOffset: number,
+    maxRecords: number,
+    maxBytes?: number,
+  ): Promise<LogRecord[]> {
+    const ctx = { topic: this.name, partition };
+    this.noticesAtRead = this.notices;
+    for (let attempt = 0; ; attempt++) {
+      const { end, spans, slack } = await this.rpc.call<Located>('locate', {
+        topic: this.name,
+        partition,
+        from: fromOffset,
+      });
+      const batch = new ReadBatch(partition, maxRecords, maxBytes ?? DEFAULT_MAX_READ_BYTES, end);
+      try {
+        for (const span of spans) {
+          if (batch.done) break;
+          await this.files.use(span.file, (fh) => readSpan(fh, span, fromOffset, batch, ctx, slack));
+        }
+        return batch.records;
+      } catch (error) {
+        // Retention removed a segment between locating and opening it: what was read is
+        // contiguous; with nothing read, locate again (the start has moved).
+        if (errnoOf(error) !== 'ENOENT') throw error;
+        if (batch.records.length > 0) return batch.records;
+        if (attempt > 0)
+          throw new LogError(
+            'LOG_IO',
+            `${this.name}/${partition}: segment removed during read`,
+            ctx,
+            'retriable',
+            { cause: error },
+          );
+      }
+    }
+  }
+
+  startOffset(partition: number): Promise<number> {
+    return this.rpc.call('startOffset', { topic: this.name, partition });
+  }
+
+  endOffset(partition: number): Promise<number> {
+    return this.rpc.call('endOffset', { topic: this.name, partition });
+  }
+
+  offsetForTime(partition: number, timestamp: number): Promise<number> {
+    return this.rpc.call('offsetForTime', { topic: this.name, partition, timestamp });
+  }
+
+  /**
+   * The engine's thread tells of every append (see WorkerLanes). An append told of since
+   * the latest read began may not have been read: that resolves at once, since the notice
+   * can arrive between a lane's read and its wait.
+   */
+  appended(signal: AbortSignal): Promise<void> {
+    return new Promise((resolve) => {
+      if (signal.aborted || this.notices > this.noticesAtRead) return resolve();
+      const wake = () => {
+        this.waiting.delete(wake);
+        signal.removeEventListener('abort', wake);
+        resolve();
+      };
+      this.waiting.add(wake);
+      signal.addEventListener('abort', wake, { once: true });
+    });
+  }
+
+  /** An append was acknowledged. */
+  wake(): void {
+    this.notices++;
+    for (const wake of [...this.waiting]) wake();
+  }
+
+  async close(): Promise<void> {}
+}
+
+export class PortCursors implements CursorStore {
+  constructor(private readonly rpc: PortRpc) {}
+
+  get(group: string, topic: string, partition: number): Promise<number | undefined> {
+    return this.rpc.call('cursorGet', { group, topic, partition });
+  }
+
+  commit(group: string, topic: string, partition: number, offset: number): Promise<void> {
+    return this.rpc.call('cursorCommit', { group, topic, partition, offset });
+  }
+}
