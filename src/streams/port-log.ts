@@ -13,8 +13,6 @@ import { LogError } from '../log/errors.js';
 import type { AppendResult, CursorStore, LogRecord, Topic } from '../log/types.js';
 import type { PortRpc } from '../util/port-rpc.js';
 
-const DEFAULT_MAX_READ_BYTES = 4 * 1024 * 1024;
-
 /**
  * Read handles of segment files, shared by the reads of each file. Past MAX_OPEN files the
  * least recently used one is closed once no read is using it.
@@ -96,12 +94,14 @@ export class PortTopic implements Topic {
     const ctx = { topic: this.name, partition };
     this.noticesAtRead = this.notices;
     for (let attempt = 0; ; attempt++) {
-      const { end, spans, slack } = await this.rpc.call<Located>('locate', {
+      const located = await this.rpc.call<Located>('locate', {
         topic: this.name,
         partition,
         from: fromOffset,
+        maxBytes,
       });
-      const batch = new ReadBatch(partition, maxRecords, maxBytes ?? DEFAULT_MAX_READ_BYTES, end);
+      const { end, spans, slack } = located;
+      const batch = new ReadBatch(partition, maxRecords, located.maxBytes, end);
       try {
         for (const span of spans) {
           if (batch.done) break;

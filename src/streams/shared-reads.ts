@@ -116,7 +116,8 @@ export class SharedReads {
         organisation,
         own.map(({ record: r, fields: { id, eventTypeId, alert } }) => {
           const start = at;
-          at += r.value.copy(buffer, at);
+          buffer.set(r.value, at);
+          at += r.value.length;
           const view = buffer.subarray(start, at);
           const record = new LaneRecord(
             id,

@@ -12,7 +12,7 @@ import { Worker } from 'node:worker_threads';
 import { EmbeddedTopic } from '../log/embedded/topic.js';
 import type { CursorStore } from '../log/types.js';
 import { DataStreamerError } from '../util/errors.js';
-import { PortRpc } from '../util/port-rpc.js';
+import { type Handlers, PortRpc } from '../util/port-rpc.js';
 import type { DataStream } from './config.js';
 import type { RetryPolicy } from './delivery.js';
 import type { LaneBatching, LaneMetrics } from './lane.js';
@@ -59,6 +59,28 @@ function workerScript(): string {
   return script;
 }
 
+type At = { topic: string; partition: number };
+
+/** What the worker may ask of the engine's log: where to read, offsets, cursors (see port-log.ts). */
+export function logHandlers(topics: ReadonlyMap<string, EmbeddedTopic>, cursors: CursorStore): Handlers {
+  const topicOf = (name: string) => {
+    const topic = topics.get(name);
+    if (!topic) throw new DataStreamerError('STREAM_UNKNOWN_TOPIC', `the lanes read no topic ${name}`);
+    return topic;
+  };
+  return {
+    locate: ({ topic, partition, from, maxBytes }: At & { from: number; maxBytes?: number }) =>
+      topicOf(topic).locate(partition, from, maxBytes),
+    startOffset: ({ topic, partition }: At) => topicOf(topic).startOffset(partition),
+    endOffset: ({ topic, partition }: At) => topicOf(topic).endOffset(partition),
+    offsetForTime: ({ topic, partition, timestamp }: At & { timestamp: number }) =>
+      topicOf(topic).offsetForTime(partition, timestamp),
+    cursorGet: ({ group, topic, partition }: At & { group: string }) => cursors.get(group, topic, partition),
+    cursorCommit: ({ group, topic, partition, offset }: At & { group: string; offset: number }) =>
+      cursors.commit(group, topic, partition, offset),
+  };
+}
+
 export class WorkerLanes implements LaneHost {
   private readonly worker: Worker;
   private readonly rpc: PortRpc;
@@ -75,11 +97,6 @@ export class WorkerLanes implements LaneHost {
         );
       topics.set(topic.name, topic);
     }
-    const topicOf = (name: string) => {
-      const topic = topics.get(name);
-      if (!topic) throw new DataStreamerError('STREAM_UNKNOWN_TOPIC', `the lanes read no topic ${name}`);
-      return topic;
-    };
     const shape = (t: { name: string; partitions: number }) => ({ name: t.name, partitions: t.partitions });
     const workerData: LaneWorkerData = {
       usage: options.sources.usage.map(shape),
@@ -91,23 +108,9 @@ export class WorkerLanes implements LaneHost {
       timeoutMs: options.timeoutMs,
     };
     this.worker = new Worker(workerScript(), { workerData });
-    type At = { topic: string; partition: number };
-    const { cursors } = options;
-    this.rpc = new PortRpc(
-      this.worker,
-      {
-        locate: ({ topic, partition, from }: At & { from: number }) => topicOf(topic).locate(partition, from),
-        startOffset: ({ topic, partition }: At) => topicOf(topic).startOffset(partition),
-        endOffset: ({ topic, partition }: At) => topicOf(topic).endOffset(partition),
-        offsetForTime: ({ topic, partition, timestamp }: At & { timestamp: number }) =>
-          topicOf(topic).offsetForTime(partition, timestamp),
-        cursorGet: ({ group, topic, partition }: At & { group: string }) =>
-          cursors.get(group, topic, partition),
-        cursorCommit: ({ group, topic, partition, offset }: At & { group: string; offset: number }) =>
-          cursors.commit(group, topic, partition, offset),
-      },
-      { failed: ({ id, failure }: { id: string; failure: LaneFailure }) => options.onFailure(id, failure) },
-    );
+    this.rpc = new PortRpc(this.worker, logHandlers(topics, options.cursors), {
+      failed: ({ id, failure }: { id: string; failure: LaneFailure }) => options.onFailure(id, failure),
+    });
     const lost = (error: Error) => {
       if (this.ended) return;
       this.ended = true;

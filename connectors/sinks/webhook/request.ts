@@ -12,16 +12,21 @@ export const BATCH_HEADER = 'X-Data-Streamer-Batch';
 export function encodeBody(batch: SinkBatch): Buffer {
   const first = batch.records[0];
   if (batch.bare) return first ? recordBytes(first) : Buffer.alloc(0);
-  const parts: Buffer[] = [OPEN];
-  for (const record of batch.records) parts.push(recordBytes(record), COMMA);
-  parts[parts.length - 1] = CLOSE;
-  if (parts.length === 1) parts.push(CLOSE);
-  return Buffer.concat(parts);
+  const texts = batch.records.map(recordBytes);
+  let length = 2;
+  for (const text of texts) length += text.length + 1;
+  // One buffer filled in place: half the copying calls of Buffer.concat over records and commas.
+  const body = Buffer.allocUnsafe(texts.length === 0 ? 2 : length - 1);
+  let at = 0;
+  body[at++] = 0x5b; // [
+  texts.forEach((text, i) => {
+    if (i > 0) body[at++] = 0x2c; // ,
+    body.set(text, at);
+    at += text.length;
+  });
+  body[at] = 0x5d; // ]
+  return body;
 }
-
-const OPEN = Buffer.from('[');
-const COMMA = Buffer.from(',');
-const CLOSE = Buffer.from(']');
 
 /**
  * Names the batch by where its first record sits on the output log, so a retried batch

@@ -23,6 +23,8 @@ export interface Located {
   end: number;
   spans: SegmentSpan[];
   slack: number;
+  /** The read's byte budget. */
+  maxBytes: number;
 }
 
 /**
@@ -147,26 +149,26 @@ export class Partition {
   }
 
   /**
-   * Where a read from `from` would look, for a reader with file handles of its own: the
-   * acknowledged end, and the spans of the segment holding `from` and of the one after it
-   * (a read of a few MB rarely crosses more than one segment boundary). `slack`: how far
-   * before `from` the first span may start (the index is sparse).
+   * Where a read of up to `maxBytes` from `from` would look, for a reader with file handles
+   * of its own: the acknowledged end, and the spans of the segments holding those bytes.
+   * `slack`: how far before `from` the first span may start (the index is sparse).
    */
-  async locate(from: number): Promise<Located> {
+  async locate(from: number, maxBytes: number): Promise<Located> {
     this.checkOpen();
     const end = this.end;
     const segments = this.segments;
     this.checkRange(from, end);
-    const spans: SegmentSpan[] = [];
     const slack = this.ctx.indexIntervalBytes;
-    if (from === end) return { end, spans, slack };
-    const first = segmentOf(segments, from);
-    for (let i = first; i < segments.length && i <= first + 1; i++) {
+    const spans: SegmentSpan[] = [];
+    let bytes = 0;
+    for (let i = from === end ? segments.length : segmentOf(segments, from); i < segments.length; i++) {
       const segment = segments[i] as Segment;
-      const position = i === first ? (await segment.indexed()).floor(from) : 0;
+      const position = spans.length === 0 ? (await segment.indexed()).floor(from) : 0;
       spans.push({ file: segment.file, position, limit: segment.size });
+      bytes += segment.size - position;
+      if (bytes >= maxBytes + slack) break;
     }
-    return { end, spans, slack };
+    return { end, spans, slack, maxBytes };
   }
 
   async offsetForTime(timestamp: number): Promise<number> {

@@ -56,10 +56,11 @@ export class EmbeddedTopic implements Topic {
   }
 
   /** See Partition.locate: for readers of the files in another thread. */
-  locate(partition: number, fromOffset: number): Promise<Located> {
+  locate(partition: number, fromOffset: number, maxBytes?: number): Promise<Located> {
     return this.on(partition, (p) => {
       checkInteger('fromOffset', fromOffset, 0);
-      return p.locate(fromOffset);
+      if (maxBytes !== undefined) checkInteger('maxBytes', maxBytes, 1);
+      return p.locate(fromOffset, maxBytes ?? this.maxReadBytes);
     });
   }
 
