@@ -1,6 +1,7 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { Worker } from 'node:worker_threads';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { SinkFactory } from '../connectors/sinks/types.js';
 import { webhookSink } from '../connectors/sinks/webhook/index.js';
@@ -252,6 +253,39 @@ describe.each(['process', 'worker'] as const)('data streams, lanes in the %s', (
         .map((r) => r.id)
         .sort(),
     ).toEqual(inRange.map((u) => u.id).sort());
+    await manager.close();
+    await receiver.stop();
+  });
+});
+
+describe('data streams, lanes in a worker thread that dies', () => {
+  it('every stream the worker ran goes to Error, and restart delivers from its cursor in a new worker', async () => {
+    const receiver = new Receiver();
+    await receiver.start();
+    // The receiver refuses everything, so the worker dies while the lane is retrying its first batch.
+    const manager = open('crash', 1500, 'worker');
+    receiver.failNext = Number.POSITIVE_INFINITY;
+    const stream = await manager.create(orgA, {
+      name: 'crashing',
+      data_stream_type: { id: 1 },
+      destination: webhook(receiver.url, { size: 100 }),
+      start: 'earliest',
+    });
+    await new Promise((r) => setTimeout(r, 200));
+    // What a crash of the thread looks like from outside: it exits without being asked to.
+    const { host } = manager as unknown as { host: { worker: Worker } };
+    await host.worker.terminate();
+    await manager.caughtUp();
+    const down = await manager.status(orgA, stream.id);
+    expect(down.stream.status.description).toBe('Error');
+    expect(down.stream.error?.code).toBe('STREAM_LANES_EXITED');
+
+    receiver.failNext = 0;
+    await manager.restart(orgA, stream.id);
+    await manager.caughtUp();
+    const expected = usage.filter((u) => u.organisation.id === orgA).map((u) => u.id);
+    expect(new Set(receiver.records().map((r) => r.id))).toEqual(new Set(expected));
+    expect((await manager.status(orgA, stream.id)).stream.status.description).toBe('Running');
     await manager.close();
     await receiver.stop();
   });
