@@ -64,6 +64,51 @@ describe("the lanes' worker view of the embedded log", () => {
     expect(await view.offsetForTime(1, T0 + 55_000)).toBe(await topic.offsetForTime(1, T0 + 55_000));
   });
 
+  it('follows the end of the log without asking where to read, from the tails each append tells of, across segment rolls', async () => {
+    const dir = tempDir('port-follow');
+    const log = await openEmbeddedLog({
+      dir,
+      segmentBytes: 1024,
+      indexIntervalBytes: 300,
+      fsync: 'never',
+      now: () => T0,
+    });
+    opened.push(log);
+    const topic = await log.topic('events', 1);
+    const channel = new MessageChannel();
+    ports.push(channel);
+    const handlers = logHandlers(new Map([[topic.name, topic]]), log.cursors);
+    let locates = 0;
+    new PortRpc(channel.port1, {
+      ...handlers,
+      locate: (argument: never) => {
+        locates++;
+        return (handlers.locate as (a: never) => unknown)(argument);
+      },
+    });
+    const view = new PortTopic(topic.name, 1, new PortRpc(channel.port2, {}), new SegmentFiles());
+
+    let offset = 0;
+    const seen: number[] = [];
+    for (let i = 0; i < 40; i++) {
+      await topic.append(0, recs(i * 3, 3));
+      view.wake(topic.tails());
+      for (;;) {
+        const records = await view.read(0, offset, 2, 4096);
+        if (records.length === 0) break;
+        for (const r of records) seen.push(r.offset);
+        offset = (records.at(-1)?.offset ?? 0) + 1;
+      }
+    }
+    expect(seen).toEqual(Array.from({ length: 120 }, (_, i) => i));
+    // The first read, and one a segment roll: 120 records in 76-byte entries, about 13 a segment.
+    expect(segmentFiles(dir, 'events', 0).length).toBeGreaterThan(8);
+    expect(locates).toBeLessThanOrEqual(segmentFiles(dir, 'events', 0).length + 1);
+    const direct = await topic.read(0, 0, 200);
+    const values = await view.read(0, 0, 200);
+    expect(values.map((r) => r.value.toString())).toEqual(direct.map((r) => r.value.toString()));
+  });
+
   it('passes the log errors through by code, and cursors to the log', async () => {
     const dir = tempDir('port-errors');
     let now = T0;

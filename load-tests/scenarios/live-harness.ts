@@ -316,6 +316,8 @@ async function run(
     sources: engine.streamSources(),
     cursors: engine.log.cursors,
     sinks: SINKS,
+    // As beside the engine of `npm start` and `serve` (src/streams/beside-engine.ts).
+    lanesIn: 'worker',
     ...(options.retry ? { retry: options.retry } : {}),
     ...(options.timeoutMs ? { timeoutMs: options.timeoutMs } : {}),
   });

@@ -3,6 +3,7 @@
  * output log as port-log.ts shows it, with the built-in sinks and the wall clock.
  */
 import { parentPort, workerData } from 'node:worker_threads';
+import type { Tail } from '../log/embedded/partition.js';
 import { PortRpc } from '../util/port-rpc.js';
 import type { DataStream } from './config.js';
 import { BatchDeadLetters } from './dead-letters.js';
@@ -33,7 +34,7 @@ const rpc: PortRpc = new PortRpc(
       await files.close();
     },
   },
-  { appended: (topic: string) => topics.get(topic)?.wake() },
+  { appended: ({ topic, tails }: { topic: string; tails: Tail[] }) => topics.get(topic)?.wake(tails) },
 );
 
 const topicOf = ({ name, partitions }: { name: string; partitions: number }) => {

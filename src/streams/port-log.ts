@@ -7,7 +7,7 @@
 import type { FileHandle } from 'node:fs/promises';
 import { open } from 'node:fs/promises';
 import { errnoOf } from '../log/embedded/files.js';
-import type { Located } from '../log/embedded/partition.js';
+import type { Located, Tail } from '../log/embedded/partition.js';
 import { ReadBatch, readSpan } from '../log/embedded/segment.js';
 import { LogError } from '../log/errors.js';
 import type { AppendResult, CursorStore, LogRecord, Topic } from '../log/types.js';
@@ -71,6 +71,9 @@ export class PortTopic implements Topic {
   /** Appends told of so far, and how many had been told of when the latest read began. */
   private notices = 0;
   private noticesAtRead = 0;
+  /** Per partition: the tail told of last, and where the last read stopped. */
+  private readonly tails: (Tail | undefined)[] = [];
+  private readonly next: ({ offset: number; file: string; position: number } | undefined)[] = [];
 
   constructor(
     readonly name: string,
@@ -91,8 +94,12 @@ export class PortTopic implements Topic {
     maxRecords: number,
     maxBytes?: number,
   ): Promise<LogRecord[]> {
-    const ctx = { topic: this.name, partition };
     this.noticesAtRead = this.notices;
+    if (maxBytes !== undefined) {
+      const records = await this.readOn(partition, fromOffset, maxRecords, maxBytes);
+      if (records) return records;
+    }
+    const ctx = { topic: this.name, partition };
     for (let attempt = 0; ; attempt++) {
       const located = await this.rpc.call<Located>('locate', {
         topic: this.name,
@@ -107,12 +114,12 @@ export class PortTopic implements Topic {
           if (batch.done) break;
           await this.files.use(span.file, (fh) => readSpan(fh, span, fromOffset, batch, ctx, slack));
         }
-        return batch.records;
+        return this.keep(partition, batch);
       } catch (error) {
         // Retention removed a segment between locating and opening it: what was read is
         // contiguous; with nothing read, locate again (the start has moved).
         if (errnoOf(error) !== 'ENOENT') throw error;
-        if (batch.records.length > 0) return batch.records;
+        if (batch.records.length > 0) return this.keep(partition, batch);
         if (attempt > 0)
           throw new LogError(
             'LOG_IO',
@@ -123,6 +130,41 @@ export class PortTopic implements Topic {
           );
       }
     }
+  }
+
+  /**
+   * A read that goes on where the last one stopped, in the segment the latest append told
+   * of went to, needs not ask the engine's thread where to look (which would wait for its
+   * fold): lanes following the end of the log read this way. Undefined when that does not
+   * hold, or the file is gone.
+   */
+  private async readOn(
+    partition: number,
+    from: number,
+    maxRecords: number,
+    maxBytes: number,
+  ): Promise<LogRecord[] | undefined> {
+    const tail = this.tails[partition];
+    const next = this.next[partition];
+    if (!tail || next?.offset !== from || next.file !== tail.file || from > tail.end) return undefined;
+    if (from === tail.end) return [];
+    const batch = new ReadBatch(partition, maxRecords, maxBytes, tail.end);
+    const span = { file: tail.file, position: next.position, limit: tail.size };
+    try {
+      await this.files.use(span.file, (fh) =>
+        readSpan(fh, span, from, batch, { topic: this.name, partition }, 0),
+      );
+    } catch (error) {
+      if (errnoOf(error) === 'ENOENT') return undefined;
+      throw error;
+    }
+    return this.keep(partition, batch);
+  }
+
+  private keep(partition: number, batch: ReadBatch): LogRecord[] {
+    const last = batch.records.at(-1);
+    if (last && batch.next) this.next[partition] = { offset: last.offset + 1, ...batch.next };
+    return batch.records;
   }
 
   startOffset(partition: number): Promise<number> {
@@ -155,8 +197,11 @@ export class PortTopic implements Topic {
     });
   }
 
-  /** An append was acknowledged. */
-  wake(): void {
+  /** An append was acknowledged: the tails of every partition after it. */
+  wake(tails: Tail[] = []): void {
+    tails.forEach((tail, partition) => {
+      this.tails[partition] = tail;
+    });
     this.notices++;
     for (const wake of [...this.waiting]) wake();
   }

@@ -163,9 +163,12 @@ export class WorkerLanes implements LaneHost {
   /** Lanes at the end of the log wait for appends, not for a poll. */
   private async forwardAppends(topic: EmbeddedTopic): Promise<void> {
     const signal = this.forwarding.signal;
+    let next = topic.appended(signal);
     while (!signal.aborted) {
-      await topic.appended(signal);
-      if (!signal.aborted) this.rpc.notify('appended', topic.name);
+      await next;
+      // Waiting again before telling: an append that completes meanwhile wakes the next wait.
+      next = topic.appended(signal);
+      if (!signal.aborted) this.rpc.notify('appended', { topic: topic.name, tails: topic.tails() });
     }
   }
 }

@@ -18,6 +18,13 @@ import {
 import { SerialQueue } from './serial.js';
 import type { SparseIndex } from './sparse-index.js';
 
+/** The end of a partition: its offset, and the active segment's file and acknowledged bytes. */
+export interface Tail {
+  end: number;
+  file: string;
+  size: number;
+}
+
 /** Where a read would look: see Partition.locate. */
 export interface Located {
   end: number;
@@ -80,6 +87,12 @@ export class Partition {
 
   get endOffset(): number {
     return this.end;
+  }
+
+  /** The acknowledged end, in the active segment's file: what was appended last. */
+  get tail(): Tail {
+    const segment = this.writer.segment;
+    return { end: this.end, file: segment.file, size: segment.size };
   }
 
   append(records: readonly AppendRecord[]): Promise<AppendResult> {

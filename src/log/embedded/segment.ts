@@ -35,6 +35,8 @@ export class ReadBatch {
   readonly records: LogRecord[] = [];
   private bytes = 0;
   done = false;
+  /** Where the entry after the last one taken begins: a reader going on from there needs no index. */
+  next: { file: string; position: number } | undefined;
 
   constructor(
     readonly partition: number,
@@ -48,17 +50,18 @@ export class ReadBatch {
   }
 
   /** Takes the entry unless the read is over; at least one record whatever its size. */
-  take(buf: Buffer, at: number, size: number): void {
+  take(buf: Buffer, at: number, size: number): boolean {
     if (
       entryOffset(buf, at) >= this.endOffset ||
       (this.records.length > 0 && this.bytes + size > this.maxBytes)
     ) {
       this.done = true;
-      return;
+      return false;
     }
     this.records.push(decodeEntry(buf, at, this.partition));
     this.bytes += size;
     if (this.records.length >= this.maxRecords || this.bytes >= this.maxBytes) this.done = true;
+    return true;
   }
 }
 
@@ -101,7 +104,8 @@ export async function readSpan(
         break;
       }
       if (typeof size === 'string') throw corrupt(ctx, file, pos + rel, size);
-      if (entryOffset(buf, rel) >= from) batch.take(buf, rel, size);
+      if (entryOffset(buf, rel) >= from && batch.take(buf, rel, size))
+        batch.next = { file, position: pos + rel + size };
       rel += size;
     }
     pos += rel;

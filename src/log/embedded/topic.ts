@@ -1,6 +1,6 @@
 import { asLogError, LogError } from '../errors.js';
 import type { AppendRecord, AppendResult, LogRecord, Topic } from '../types.js';
-import type { Located, Partition } from './partition.js';
+import type { Located, Partition, Tail } from './partition.js';
 import { checkInteger } from './validate.js';
 
 /** A topic of the embedded log: its partitions, each an independent Partition. */
@@ -53,6 +53,11 @@ export class EmbeddedTopic implements Topic {
       if (maxBytes !== undefined) checkInteger('maxBytes', maxBytes, 1);
       return p.read(fromOffset, maxRecords, maxBytes ?? this.maxReadBytes);
     });
+  }
+
+  /** Every partition's tail (Partition.tail), at once. */
+  tails(): Tail[] {
+    return this.parts.map((p) => p.tail);
   }
 
   /** See Partition.locate: for readers of the files in another thread. */
