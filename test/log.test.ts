@@ -1,4 +1,4 @@
-import { existsSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, readlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { SparseIndex } from '../src/log/embedded/sparse-index.js';
@@ -184,6 +184,43 @@ describe('embedded log: retention', () => {
     const reopened = await again.topic('raw', 1);
     expect(await reopened.startOffset(0)).toBe(start);
     expectRecords(await readAll(reopened, 0), start, 60 - start);
+  });
+
+  it("by append time: a segment goes once it was last written more than retentionMs ago, whatever its records' timestamps", async () => {
+    let now = Date.now();
+    const dir = tempDir('retention-append');
+    const log = await openLog({ dir, ...SMALL, retentionMs: HOUR, retentionClock: 'append', now: () => now });
+    const topic = await log.topic('raw', 1);
+    // Records from January (a replay of an old capture): by their own time, long past retention.
+    for (let b = 0; b < 10; b++) await topic.append(0, recs(b * 10, 10));
+    expect(await topic.enforceRetention()).toBe(0);
+    // Age the first three segments' files, as if written two hours ago.
+    const files = segmentFiles(dir, 'raw');
+    const old = new Date(now - 2 * HOUR);
+    for (const f of files.slice(0, 3)) utimesSync(join(dir, 'raw', '0', f), old, old);
+    expect(await topic.enforceRetention()).toBe(3);
+    expect(segmentFiles(dir, 'raw')).toEqual(files.slice(3));
+    now += 10 * HOUR;
+    await topic.enforceRetention();
+    expect(segmentFiles(dir, 'raw')).toHaveLength(1);
+  });
+
+  it('never removes records at or above the retention floor a reader still needs', async () => {
+    let now = T0;
+    let floor = 25;
+    const dir = tempDir('retention-floor');
+    const log = await openLog({ dir, ...SMALL, retentionMs: HOUR, now: () => now });
+    const topic = await log.topic('usage', 1, { retentionFloor: async () => floor });
+    for (let b = 0; b < 10; b++) await topic.append(0, recs(b * 10, 10));
+    now = T0 + 10 * HOUR; // every record is past retention
+    await topic.enforceRetention();
+    const start = await topic.startOffset(0);
+    expect(start).toBeLessThanOrEqual(25);
+    expect(start).toBeGreaterThan(0);
+    expectRecords(await readAll(topic, 0), start, 100 - start);
+    floor = 100;
+    await topic.enforceRetention();
+    expect(segmentFiles(dir, 'usage')).toHaveLength(1);
   });
 
   it('by size: keeps at least retentionBytes, per topic, deleting the oldest closed segments', async () => {

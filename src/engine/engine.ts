@@ -19,7 +19,7 @@ import { writeFileAtomic } from '../log/embedded/files.js';
 import { openEmbeddedLog } from '../log/index.js';
 import type { KafkaLogOptions } from '../log/kafka/options.js';
 import { recordsFrom } from '../log/read.js';
-import type { Log, Topic } from '../log/types.js';
+import type { Log, Topic, TopicConfig } from '../log/types.js';
 import { Directory } from '../reference/directory.js';
 import { validateReferenceData } from '../reference/loader.js';
 import type { ReferenceData } from '../reference/types.js';
@@ -28,10 +28,13 @@ import { DataStreamerError } from '../util/errors.js';
 import { captureLines, Ingestor, pacedChunks } from './ingest.js';
 import { ORGANISATION_TOPICS, type OrganisationIdle, OrganisationRunner } from './organisation-runner.js';
 import { OUTPUT_TOPICS, type OutputTopic, PartitionProcessor } from './processor.js';
-import { type ShadowStoring, StoreWriter } from './store-writer.js';
+import { type ShadowStoring, STORE_CURSOR_GROUP, StoreWriter } from './store-writer.js';
 
 /** How long a live engine's organisation stage waits for a usage partition with nothing in it. */
 export const LIVE_ORGANISATION_IDLE_MS = 1000;
+
+/** The embedded log keeps records this long after they were written, at least: 7 days. */
+export const DEFAULT_RETENTION_MS = 7 * 86_400_000;
 
 /** Raw records processed between two rounds of ClickHouse inserts. */
 const STORE_EVERY = 50_000;
@@ -50,6 +53,15 @@ export interface EngineOptions {
    * as a replay must to stay deterministic. The live commands use LIVE_ORGANISATION_IDLE_MS.
    */
   organisationIdleMs?: number;
+  /**
+   * How long the embedded log keeps records after they were written (wall clock, ms):
+   * default DEFAULT_RETENTION_MS. Records the engine itself still needs (not yet folded
+   * into a snapshot, stored in ClickHouse or merged by the organisation stage) are kept
+   * however old; data streams and captures find what is left.
+   */
+  retentionMs?: number;
+  /** Size of the embedded log's segment files (default 64 MiB): retention removes whole segments. */
+  segmentBytes?: number;
   /**
    * Where the log lives: the embedded log under dataDir/log (default), or Kafka
    * (distributed mode), with the topic names of engineTopics(partitions, topicPrefix).
@@ -72,10 +84,11 @@ export interface EngineOptions {
 
 /**
  * The engine's log: embedded files (fsync 'always': the commit order, outputs durable then
- * the snapshot, must hold across power loss too, not only SIGKILL), or Kafka. Retention
- * stays off for the engine's own topics until it can be held back by the slowest consumer's
- * cursor (data streams); on Kafka that also keeps old event times (a replay) from being
- * deleted at once by the broker's time-based retention.
+ * the snapshot, must hold across power loss too, not only SIGKILL), or Kafka. The embedded
+ * log's retention counts from when records were written and is held back for the engine's
+ * own consumers (EmbeddedEngine.retentionFloor). On Kafka retention stays off for the
+ * engine's topics: the broker would delete old event times (a replay) at once, and cannot
+ * be held back for a consumer.
  */
 async function openEngineLog(options: EngineOptions): Promise<{ log: Log; prefix: string }> {
   if (options.log?.kind === 'kafka') {
@@ -88,7 +101,10 @@ async function openEngineLog(options: EngineOptions): Promise<{ log: Log; prefix
   const log = await openEmbeddedLog({
     dir: join(options.dataDir, 'log'),
     fsync: 'always',
-    retentionMs: Number.POSITIVE_INFINITY,
+    retentionMs: options.retentionMs ?? DEFAULT_RETENTION_MS,
+    // By when they were written: a replayed capture's event times may be months old.
+    retentionClock: 'append',
+    ...(options.segmentBytes ? { segmentBytes: options.segmentBytes } : {}),
   });
   return { log, prefix: '' };
 }
@@ -249,9 +265,16 @@ export class EmbeddedEngine {
 
     const directory = new Directory(data);
     const { log, prefix } = await openEngineLog(options);
-    const raw = await log.topic(`${prefix}raw`, partitions);
+    let engine: EmbeddedEngine | undefined;
+    // Until the engine is built, its consumers' positions are unknown: nothing goes.
+    const held = (role: string): TopicConfig =>
+      options.log?.kind === 'kafka'
+        ? {}
+        : { retentionFloor: async (p) => (engine ? engine.retentionFloor(role, p) : 0) };
+    const raw = await log.topic(`${prefix}raw`, partitions, held('raw'));
     const outputs = {} as Record<OutputTopic, Topic>;
-    for (const topic of OUTPUT_TOPICS) outputs[topic] = await log.topic(`${prefix}${topic}`, partitions);
+    for (const topic of OUTPUT_TOPICS)
+      outputs[topic] = await log.topic(`${prefix}${topic}`, partitions, held(topic));
     const processors: PartitionProcessor[] = [];
     for (let p = 0; p < (options.assigned ? 0 : partitions); p++) {
       processors.push(
@@ -271,7 +294,7 @@ export class EmbeddedEngine {
     await store.migrate();
     const organisationTopics = {} as Record<(typeof ORGANISATION_TOPICS)[number], Topic>;
     for (const topic of ORGANISATION_TOPICS)
-      organisationTopics[topic] = await log.topic(`${prefix}${topic}`, 1);
+      organisationTopics[topic] = await log.topic(`${prefix}${topic}`, 1, held(topic));
     const organisationIdle =
       options.organisationIdleMs === undefined
         ? undefined
@@ -285,7 +308,6 @@ export class EmbeddedEngine {
           join(dataDir, 'snapshots'),
           organisationIdle,
         );
-    let engine: EmbeddedEngine | undefined;
     const writer = new StoreWriter(
       log,
       [
@@ -483,7 +505,9 @@ export class EmbeddedEngine {
     for (const topic of [this.outputs.enforcement, this.organisationOutputs['organisation-enforcement']]) {
       for (let p = 0; p < topic.partitions; p++) {
         const key = `${topic.name}/${p}`;
-        for await (const record of recordsFrom(topic, p, from.get(key) ?? 0)) {
+        // Retention may have removed what a reader starting at 0 never read.
+        const start = Math.max(from.get(key) ?? 0, await topic.startOffset(p));
+        for await (const record of recordsFrom(topic, p, start)) {
           commands.push(JSON.parse(record.value.toString('utf8')) as EnforcementCommand);
           from.set(key, record.offset + 1);
         }
@@ -493,6 +517,25 @@ export class EmbeddedEngine {
     return commands.sort(
       (a, b) => a.timestamp - b.timestamp || (a.cause_event_id ?? 0) - (b.cause_event_id ?? 0),
     );
+  }
+
+  /**
+   * The lowest offset of one of the engine's topics that its own consumers still need
+   * (TopicConfig.retentionFloor): raw records not yet in a partition's snapshot, outputs
+   * the ClickHouse writer has not stored, usage records the organisation stage has not
+   * merged into its snapshot. Enforcement commands have no consumer here that must see
+   * them all: time alone decides.
+   */
+  async retentionFloor(role: string, partition: number): Promise<number> {
+    if (role === 'raw') return this.processors[partition]?.durableOffset ?? 0;
+    if (role === 'enforcement' || role === 'organisation-enforcement') return Number.POSITIVE_INFINITY;
+    const topic =
+      role === 'organisation-events'
+        ? this.organisationOutputs['organisation-events']
+        : this.outputs[role as OutputTopic];
+    let floor = (await this.log.cursors.get(STORE_CURSOR_GROUP, topic.name, partition)) ?? 0;
+    if (role === 'usage') floor = Math.min(floor, this.organisations?.durableCursor(partition) ?? 0);
+    return floor;
   }
 
   /** The output topics data streams read, by record type (organisation-level events included). */

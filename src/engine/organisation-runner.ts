@@ -109,6 +109,8 @@ export interface OrganisationIdle {
 export class OrganisationRunner {
   private stage: OrganisationStage;
   private cursors: number[];
+  /** The cursors of the snapshot on disk: a restart reads the usage topic from them. */
+  private snapshotted: number[];
   private merged = 0;
   /** Per usage partition: since when (wall clock) it has had nothing waiting. */
   private emptySince: (number | undefined)[];
@@ -123,6 +125,7 @@ export class OrganisationRunner {
   ) {
     this.stage = new OrganisationStage(dir);
     this.cursors = new Array(usage.partitions).fill(0);
+    this.snapshotted = [...this.cursors];
     this.emptySince = new Array(usage.partitions).fill(undefined);
   }
 
@@ -143,12 +146,18 @@ export class OrganisationRunner {
     const snapshot = await readSnapshot<Snapshot>(runner.snapshotFile);
     if (snapshot) {
       runner.cursors = snapshot.cursors;
+      runner.snapshotted = [...snapshot.cursors];
       runner.merged = snapshot.merged;
       for (const [id, spend] of snapshot.spend) runner.stage.spend.set(id, spend);
     }
     for (const topic of ORGANISATION_TOPICS)
       runner.skip[topic] = (await outputs[topic].endOffset(0)) - (snapshot?.outputEnd[topic] ?? 0);
     return runner;
+  }
+
+  /** Usage records of the partition below this offset are in the snapshot on disk: retention may remove them. */
+  durableCursor(partition: number): number {
+    return this.snapshotted[partition] ?? 0;
   }
 
   /**
@@ -233,12 +242,14 @@ export class OrganisationRunner {
     const outputEnd = {} as Record<OrgTopic, number>;
     for (const topic of ORGANISATION_TOPICS)
       outputEnd[topic] = (await this.outputs[topic].endOffset(0)) - this.skip[topic];
+    const cursors = [...this.cursors];
     await writeSnapshot(this.snapshotFile, {
       version: 1,
-      cursors: this.cursors,
+      cursors,
       merged: this.merged,
       spend: this.stage.spend,
       outputEnd,
     } satisfies Snapshot);
+    this.snapshotted = cursors;
   }
 }

@@ -62,6 +62,8 @@ export interface ProcessorStats {
 export class PartitionProcessor {
   private fold: PartitionFold;
   private inputOffset = 0;
+  /** The input offset of the snapshot on disk: a restart never reads the raw records below it. */
+  private snapshotted = 0;
   /** Outputs to skip per topic: written before a crash, after the last snapshot. */
   private skip: Record<OutputTopic, number> = { events: 0, usage: 0, enforcement: 0, 'dead-letters': 0 };
   readonly stats: ProcessorStats = { records: 0, deadLetters: 0, duplicates: 0 };
@@ -112,6 +114,7 @@ export class PartitionProcessor {
     if (snapshot) {
       this.fold = new PartitionFold(this.dir, restoreState(snapshot.version, snapshot.state));
       this.inputOffset = snapshot.inputOffset;
+      this.snapshotted = snapshot.inputOffset;
     }
     for (const topic of OUTPUT_TOPICS) {
       const end = await this.outputs[topic].endOffset(this.partition);
@@ -122,6 +125,11 @@ export class PartitionProcessor {
 
   get offset(): number {
     return this.inputOffset;
+  }
+
+  /** Raw records below this offset are in the snapshot on disk: retention may remove them. */
+  get durableOffset(): number {
+    return this.snapshotted;
   }
 
   /** Records the clock guard holds until later records confirm their time (src/core/fold.ts). */
@@ -278,6 +286,7 @@ export class PartitionProcessor {
       state: this.fold.state,
     };
     await writeSnapshot(this.snapshotFile, snapshot);
+    this.snapshotted = snapshot.inputOffset;
     this.snapshotTook = performance.now() - began;
     this.busySinceSnapshot = 0;
   }

@@ -38,6 +38,12 @@ export interface TopicConfig {
   retentionMs?: number;
   /** Size each partition is brought down towards; Infinity for no limit. */
   retentionBytes?: number;
+  /**
+   * The lowest offset of the partition a reader still needs (embedded log): retention
+   * removes no record at or above it, however old. The engine holds its topics back for
+   * its own consumers this way (the fold, the organisation stage, the ClickHouse writer).
+   */
+  retentionFloor?: (partition: number) => Promise<number>;
 }
 
 export interface Topic {

@@ -20,7 +20,7 @@ import { UsageError } from '../../util/errors.js';
 import { parse, parseInteger, parseNumber } from '../args.js';
 import { formatBar, formatCount, Progress } from '../progress.js';
 
-export const REPLAY_HELP = `Usage: data-streamer replay CAPTURE --data-dir DIR [--tariff FILE] [--speed max|N] [--partitions N] [--json]
+export const REPLAY_HELP = `Usage: data-streamer replay CAPTURE --data-dir DIR [--tariff FILE] [--speed max|N] [--partitions N] [--retention-hours H] [--json]
        data-streamer replay CAPTURE --tariff FILE --diff [--report DIR] [--partitions N] [--json]
        data-streamer replay CAPTURE --config FILE [--speed max|N]
        data-streamer replay CAPTURE --shadow ORG=SHADOW[,ORG=SHADOW...] --config FILE [--data-dir DIR] [--speed max|N] [--json]
@@ -37,6 +37,9 @@ while it runs.
   --speed max|N      max (default): as fast as possible; N: N times the capture's own pace
                      (1 = original pace, 60 = an hour of traffic a minute)
   --partitions N     partitions of a new data dir (default 4)
+  --retention-hours H
+                     the log keeps records H hours after they were written (default 168, 7 days),
+                     and always what the engine has not yet snapshotted, stored or merged
   --json             print the summary (or the what-if report) as JSON
   --tariff FILE      rate with the tariffs of FILE ({ "tariffs": [ ... ] }, JSON or YAML, in the
                      reference-data shape) in place of the capture's tariffs with the same ids
@@ -62,6 +65,7 @@ export async function replayCommand(argv: string[]): Promise<number> {
     {
       'data-dir': { type: 'string' },
       partitions: { type: 'string' },
+      'retention-hours': { type: 'string' },
       speed: { type: 'string' },
       json: { type: 'boolean' },
       quiet: { type: 'boolean' },
@@ -140,8 +144,15 @@ export async function replayCommand(argv: string[]): Promise<number> {
   const reference = values.tariff
     ? alternativeReference(values.tariff, capture.header.reference).reference
     : capture.header.reference;
+  const retentionHours = values['retention-hours'];
   const engine = await EmbeddedEngine.open(
-    { dataDir: values['data-dir'], ...(partitions ? { partitions } : {}) },
+    {
+      dataDir: values['data-dir'],
+      ...(partitions ? { partitions } : {}),
+      ...(retentionHours === undefined
+        ? {}
+        : { retentionMs: Math.round(parseNumber(retentionHours, '--retention-hours', 0, 1e6) * 3_600_000) }),
+    },
     reference,
   );
   // Data streams of this data dir deliver while the replay runs.

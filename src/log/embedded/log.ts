@@ -182,6 +182,8 @@ export class EmbeddedLog implements Log {
       indexIntervalBytes: o.indexIntervalBytes,
       retentionMs: config.retentionMs ?? o.retentionMs,
       retentionBytes: config.retentionBytes ?? o.retentionBytes,
+      retentionClock: o.retentionClock,
+      retentionFloor: config.retentionFloor,
       maxReadBytes: o.maxReadBytes,
       now: o.now,
       report: (recovery) => {

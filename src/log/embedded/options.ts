@@ -42,6 +42,14 @@ export interface EmbeddedLogOptions {
   maxReadBytes?: number;
   /** Clock of time retention. Default Date.now. */
   now?: () => number;
+  /**
+   * What time retention measures a closed segment by: its newest record's timestamp
+   * ('record', Kafka's CreateTime; default), or when it was last appended to, its file's
+   * modification time ('append', Kafka's LogAppendTime). The engine's records carry event
+   * times, which a replay of an old capture puts days in the past: 'append' keeps them
+   * for the retention time after they were written.
+   */
+  retentionClock?: 'record' | 'append';
   /** Called for each torn tail recovered (they are also listed in EmbeddedLog.recoveries). */
   onRecovery?: (recovery: Recovery) => void;
   /**
@@ -91,6 +99,7 @@ export function resolveOptions(o: EmbeddedLogOptions): ResolvedOptions {
     indexIntervalBytes: check('indexIntervalBytes', o.indexIntervalBytes ?? 16 * 1024, 1),
     retentionMs: checkRetentionMs(o.retentionMs ?? 7 * 24 * 3_600_000),
     retentionBytes: checkRetentionBytes(o.retentionBytes ?? Number.POSITIVE_INFINITY),
+    retentionClock: o.retentionClock ?? 'record',
     maxReadBytes: check('maxReadBytes', o.maxReadBytes ?? MiB, 1),
     now: o.now ?? Date.now,
     onError: o.onError ?? warn,
@@ -112,6 +121,8 @@ export interface PartitionContext {
   indexIntervalBytes: number;
   retentionMs: number;
   retentionBytes: number;
+  retentionClock: 'record' | 'append';
+  retentionFloor: ((partition: number) => Promise<number>) | undefined;
   maxReadBytes: number;
   now: () => number;
   report: (recovery: Recovery) => void;
