@@ -1,11 +1,12 @@
 /**
  * The engine's output log as a lane worker sees it: reads go to the segment files
- * directly, in the worker's thread, and ask the engine's thread only where to look (the
- * acknowledged end and the file spans, Partition.locate). Offsets, times and cursors are
- * asked of the engine's thread; appends are not possible here.
+ * directly, in the worker's thread. Where to look comes from the engine's thread: with
+ * every append it tells each partition's tail (the acknowledged end, in the active
+ * segment's file), so a read going on where the last one stopped needs nothing more;
+ * any other read asks it (Partition.locate). Offsets, times and cursors are asked of the
+ * engine's thread; appends are not possible here.
  */
-import type { FileHandle } from 'node:fs/promises';
-import { open } from 'node:fs/promises';
+import { type FileHandle, open } from 'node:fs/promises';
 import { errnoOf } from '../log/embedded/files.js';
 import type { Located, Tail } from '../log/embedded/partition.js';
 import { ReadBatch, readSpan } from '../log/embedded/segment.js';
