@@ -27,18 +27,23 @@ async function viewOf(log: EmbeddedLog, topic: EmbeddedTopic) {
   return { view: new PortTopic(topic.name, topic.partitions, rpc, new SegmentFiles()), rpc };
 }
 
+/** 1 KiB segments and 300-byte index blocks: reads cross both. */
+async function smallLog(dir: string): Promise<EmbeddedLog> {
+  const log = await openEmbeddedLog({
+    dir,
+    segmentBytes: 1024,
+    indexIntervalBytes: 300,
+    fsync: 'never',
+    now: () => T0,
+  });
+  opened.push(log);
+  return log;
+}
+
 describe("the lanes' worker view of the embedded log", () => {
   it('reads what the log reads, from any offset, across segments and index blocks, within the same budgets', async () => {
-    // 1 KiB segments and 300-byte index blocks: reads cross both.
     const dir = tempDir('port-read');
-    const log = await openEmbeddedLog({
-      dir,
-      segmentBytes: 1024,
-      indexIntervalBytes: 300,
-      fsync: 'never',
-      now: () => T0,
-    });
-    opened.push(log);
+    const log = await smallLog(dir);
     const topic = await log.topic('events', 2);
     for (let i = 0; i < 12; i++) await topic.append(1, recs(i * 10, 10));
     expect(segmentFiles(dir, 'events', 1).length).toBeGreaterThan(5);
@@ -66,14 +71,7 @@ describe("the lanes' worker view of the embedded log", () => {
 
   it('follows the end of the log without asking where to read, from the tails each append tells of, across segment rolls', async () => {
     const dir = tempDir('port-follow');
-    const log = await openEmbeddedLog({
-      dir,
-      segmentBytes: 1024,
-      indexIntervalBytes: 300,
-      fsync: 'never',
-      now: () => T0,
-    });
-    opened.push(log);
+    const log = await smallLog(dir);
     const topic = await log.topic('events', 1);
     const channel = new MessageChannel();
     ports.push(channel);

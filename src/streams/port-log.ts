@@ -12,6 +12,7 @@ import type { Located, Tail } from '../log/embedded/partition.js';
 import { ReadBatch, readSpan } from '../log/embedded/segment.js';
 import { LogError } from '../log/errors.js';
 import type { AppendResult, CursorStore, LogRecord, Topic } from '../log/types.js';
+import { Waiters } from '../log/waiters.js';
 import type { PortRpc } from '../util/port-rpc.js';
 
 /**
@@ -68,7 +69,7 @@ export class SegmentFiles {
 }
 
 export class PortTopic implements Topic {
-  private readonly waiting = new Set<() => void>();
+  private readonly waiting = new Waiters();
   /** Appends told of so far, and how many had been told of when the latest read began. */
   private notices = 0;
   private noticesAtRead = 0;
@@ -186,16 +187,7 @@ export class PortTopic implements Topic {
    * can arrive between a lane's read and its wait.
    */
   appended(signal: AbortSignal): Promise<void> {
-    return new Promise((resolve) => {
-      if (signal.aborted || this.notices > this.noticesAtRead) return resolve();
-      const wake = () => {
-        this.waiting.delete(wake);
-        signal.removeEventListener('abort', wake);
-        resolve();
-      };
-      this.waiting.add(wake);
-      signal.addEventListener('abort', wake, { once: true });
-    });
+    return this.notices > this.noticesAtRead ? Promise.resolve() : this.waiting.wait(signal);
   }
 
   /** An append was acknowledged: the tails of every partition after it. */
@@ -204,7 +196,7 @@ export class PortTopic implements Topic {
       this.tails[partition] = tail;
     });
     this.notices++;
-    for (const wake of [...this.waiting]) wake();
+    this.waiting.wakeAll();
   }
 
   async close(): Promise<void> {}

@@ -1,5 +1,6 @@
 import { asLogError, LogError } from '../errors.js';
 import type { AppendRecord, AppendResult, LogRecord, Topic } from '../types.js';
+import { Waiters } from '../waiters.js';
 import type { Located, Partition, Tail } from './partition.js';
 import { checkInteger } from './validate.js';
 
@@ -7,7 +8,7 @@ import { checkInteger } from './validate.js';
 export class EmbeddedTopic implements Topic {
   private closing: Promise<void> | undefined;
   /** Readers waiting for the next append (lanes at the end of the log). */
-  private readonly waiting = new Set<() => void>();
+  private readonly waiting = new Waiters();
 
   constructor(
     readonly name: string,
@@ -27,23 +28,13 @@ export class EmbeddedTopic implements Topic {
         throw new LogError('LOG_INVALID_ARGUMENT', `${this.name}/${partition}: records must be an array`);
       return p.append(records);
     }).then((result) => {
-      for (const wake of this.waiting) wake();
-      this.waiting.clear();
+      this.waiting.wakeAll();
       return result;
     });
   }
 
   appended(signal: AbortSignal): Promise<void> {
-    return new Promise((resolve) => {
-      if (signal.aborted) return resolve();
-      const wake = () => {
-        this.waiting.delete(wake);
-        signal.removeEventListener('abort', wake);
-        resolve();
-      };
-      this.waiting.add(wake);
-      signal.addEventListener('abort', wake, { once: true });
-    });
+    return this.waiting.wait(signal);
   }
 
   read(partition: number, fromOffset: number, maxRecords: number, maxBytes?: number): Promise<LogRecord[]> {
