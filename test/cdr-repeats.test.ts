@@ -1,6 +1,9 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { CdrRepeats, type CdrRepeatsSnapshot } from '../src/core/cdr-repeats.js';
-import { deserialise, serialise, serialisePieces } from '../src/engine/snapshot.js';
+import { deserialise, readSnapshot, serialise, writeSnapshot } from '../src/engine/snapshot.js';
 import { seeded } from './fixtures.js';
 
 const M = 29_450_000; // a minute in January 2026
@@ -87,26 +90,29 @@ describe('the CDR repeat window', () => {
     expect(window.repeat('pgw-1', 4000, 1, M + 100)).toBe(false);
   });
 
-  it('goes through a snapshot in pieces and answers the same after', () => {
+  it('goes through a snapshot in steps, and through one written as a single JSON text, and answers the same after', async () => {
     const window = new CdrRepeats();
     for (let charging = 0; charging < 10_000; charging++)
       window.repeat('pgw-1', charging, 1 + (charging % 3), M);
     window.repeat('pgw-2', 5, 60, M); // aside
     window.repeat('pgw-2', 5, 0, M); // no row
     const state = { cdrRepeats: window };
-    const text = [...serialisePieces(state)].join('');
-    expect(text).toBe(serialise(state));
-    const plain = deserialise<{ cdrRepeats: CdrRepeatsSnapshot }>(text).cdrRepeats;
-    expect(plain.rows.length).toBeGreaterThan(1); // 4,096 rows a piece
-    const restored = CdrRepeats.restore(plain);
-    expect(restored.size).toEqual(window.size);
-    for (let charging = 0; charging < 10_000; charging++) {
-      expect(restored.repeat('pgw-1', charging, 1 + (charging % 3), M)).toBe(true);
-      expect(restored.repeat('pgw-1', charging, 4, M)).toBe(false);
+    const file = join(mkdtempSync(join(tmpdir(), 'ds-cdr-repeats-')), 'partition-0.json');
+    await writeSnapshot(file, state);
+    const stepped = (await readSnapshot<{ cdrRepeats: CdrRepeatsSnapshot }>(file))?.cdrRepeats;
+    const single = deserialise<{ cdrRepeats: CdrRepeatsSnapshot }>(serialise(state)).cdrRepeats;
+    for (const plain of [stepped as CdrRepeatsSnapshot, single]) {
+      expect(plain.rows.length).toBeGreaterThan(1); // 4,096 rows a piece
+      const restored = CdrRepeats.restore(plain);
+      expect(restored.size).toEqual(window.size);
+      for (let charging = 0; charging < 10_000; charging++) {
+        expect(restored.repeat('pgw-1', charging, 1 + (charging % 3), M)).toBe(true);
+        expect(restored.repeat('pgw-1', charging, 4, M)).toBe(false);
+      }
+      expect(restored.repeat('pgw-2', 5, 60, M)).toBe(true);
+      expect(restored.repeat('pgw-2', 5, 0, M)).toBe(true);
+      expect(restored.repeat('pgw-2', 5, 1, M)).toBe(false);
     }
-    expect(restored.repeat('pgw-2', 5, 60, M)).toBe(true);
-    expect(restored.repeat('pgw-2', 5, 0, M)).toBe(true);
-    expect(restored.repeat('pgw-2', 5, 1, M)).toBe(false);
   });
 
   it('reads the window of earlier snapshots ("node/charging id/sequence" -> minute)', () => {

@@ -1,6 +1,9 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { IdWindow, type IdWindowSnapshot } from '../src/core/id-window.js';
-import { deserialise, serialise, serialisePieces } from '../src/engine/snapshot.js';
+import { deserialise, readSnapshot, serialise, writeSnapshot } from '../src/engine/snapshot.js';
 import { seeded } from './fixtures.js';
 
 const M = 29_450_000; // a minute in January 2026
@@ -67,17 +70,21 @@ describe('the id repeat window', () => {
     expect(window.repeat('new', M + 5)).toBe(true);
   });
 
-  it('goes through a snapshot in pieces and answers the same after', () => {
+  it('goes through a snapshot in steps, and through one written as a single JSON text, and answers the same after', async () => {
     const window = new IdWindow();
     for (let i = 0; i < 10_000; i++) window.repeat(`core${i % 4}-${i}`, M);
     window.repeat('no-digits', M);
     const state = { seenSignaling: window };
-    const text = [...serialisePieces(state)].join('');
-    expect(text).toBe(serialise(state));
-    const restored = IdWindow.restore(deserialise<{ seenSignaling: IdWindowSnapshot }>(text).seenSignaling);
-    expect(restored.size).toBe(10_001);
-    for (let i = 0; i < 10_000; i++) expect(restored.repeat(`core${i % 4}-${i}`, M)).toBe(true);
-    expect(restored.repeat('no-digits', M)).toBe(true);
-    expect(restored.repeat('core0-1', M)).toBe(false);
+    const file = join(mkdtempSync(join(tmpdir(), 'ds-id-window-')), 'partition-0.json');
+    await writeSnapshot(file, state);
+    const stepped = (await readSnapshot<{ seenSignaling: IdWindowSnapshot }>(file))?.seenSignaling;
+    const single = deserialise<{ seenSignaling: IdWindowSnapshot }>(serialise(state)).seenSignaling;
+    for (const plain of [stepped as IdWindowSnapshot, single]) {
+      const restored = IdWindow.restore(plain);
+      expect(restored.size).toBe(10_001);
+      for (let i = 0; i < 10_000; i++) expect(restored.repeat(`core${i % 4}-${i}`, M)).toBe(true);
+      expect(restored.repeat('no-digits', M)).toBe(true);
+      expect(restored.repeat('core0-1', M)).toBe(false);
+    }
   });
 });

@@ -114,12 +114,12 @@ export class CdrRepeats {
     };
   }
 
-  /** The text of JSON.stringify(this), in pieces: a large table is never one string. */
-  snapshotPieces(): Generator<string> {
-    return this.rows.jsonPieces(
-      `"nodes":${JSON.stringify(this.nodes.names)}`,
-      `"spills":${JSON.stringify(this.spillEntries())},"odd":${JSON.stringify([...this.odd])}`,
-    );
+  /** What toJSON gives, for a snapshot written in steps (src/engine/snapshot.ts): the rows a few at a time. */
+  snapshotTable(): { head: Record<string, unknown>; rows: Iterable<string> } {
+    return {
+      head: { nodes: this.nodes.names, spills: this.spillEntries(), odd: this.odd },
+      rows: this.rows.pieces(),
+    };
   }
 
   static restore(snapshot: CdrRepeatsSnapshot): CdrRepeats {

@@ -58,12 +58,9 @@ export class IdWindow {
     return { prefixes: this.prefixes.names, rows: [...this.rows.pieces()], odd: [...this.odd] };
   }
 
-  /** The text of JSON.stringify(this), in pieces: a large table is never one string. */
-  snapshotPieces(): Generator<string> {
-    return this.rows.jsonPieces(
-      `"prefixes":${JSON.stringify(this.prefixes.names)}`,
-      `"odd":${JSON.stringify([...this.odd])}`,
-    );
+  /** What toJSON gives, for a snapshot written in steps (src/engine/snapshot.ts): the rows a few at a time. */
+  snapshotTable(): { head: Record<string, unknown>; rows: Iterable<string> } {
+    return { head: { prefixes: this.prefixes.names, odd: this.odd }, rows: this.rows.pieces() };
   }
 
   static restore(snapshot: IdWindowSnapshot): IdWindow {

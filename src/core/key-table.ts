@@ -79,20 +79,6 @@ export class KeyTable {
     if (at > 0) yield bytes.toString('base64', 0, at);
   }
 
-  /**
-   * The JSON text of an object `{<before>,"rows":[<the pieces as strings>],<after>}`, in
-   * pieces: a large table is never one string.
-   */
-  *jsonPieces(before: string, after: string): Generator<string> {
-    yield `{${before},"rows":[`;
-    let first = true;
-    for (const piece of this.pieces()) {
-      yield `${first ? '' : ','}"${piece}"`;
-      first = false;
-    }
-    yield `],${after}}`;
-  }
-
   /** A table from the pieces of `pieces()`. */
   static restore(columnCount: number, pieces: string[]): KeyTable {
     const rowBytes = 8 + 4 * columnCount;

@@ -3,8 +3,9 @@
  * (temporary file, fsync, rename, fsync of the folder): a crash leaves the old snapshot or
  * the new one, never a mix. BigInts and Maps are written in a tagged JSON form.
  */
-import { mkdir, open, readFile, rename } from 'node:fs/promises';
+import { type FileHandle, mkdir, open, rename } from 'node:fs/promises';
 import { dirname } from 'node:path';
+import { createInterface } from 'node:readline';
 import { writeAt } from '../log/embedded/files.js';
 import { DataStreamerError } from '../util/errors.js';
 
@@ -36,57 +37,108 @@ export function deserialise<T>(text: string): T {
 }
 
 /**
- * The same text as serialise(value), in pieces: a Map is written entry by entry, so a
- * partition's state (100 MB of JSON for 135,000 devices and their repeat windows) never
- * exists as one string, nor as one buffer, in memory.
+ * The snapshot file: a header line, then one line per step that rebuilds the value, then an
+ * end line with the count of steps. A large Map or Set is written a thousand entries a line
+ * and a table's rows (snapshotTable) a few pieces a line, so neither the writer nor the
+ * reader ever holds the whole value as one string: a partition's state (100 MB of JSON for
+ * 135,000 devices) could otherwise not pass V8's limit on a string's length (about 512 MB).
+ * Each line is JSON with the tags of serialise:
+ *   ["object", path]          a plain object at path
+ *   ["set", path, value]      a value at path
+ *   ["map", path, entries]    entries added to the Map at path (created by the first line)
+ *   ["add", path, items]      items added to the Set at path
+ *   ["push", path, items]     items appended to the array at path
  */
-export function* serialisePieces(value: unknown): Generator<string> {
-  if (hasPieces(value)) yield* value.snapshotPieces();
-  else if (value instanceof Map) {
-    yield '{"$map":[';
-    // A thousand entries at a time: one JSON.stringify call each, without its brackets.
-    let batch: unknown[] = [];
-    let first = true;
-    for (const entry of value) {
-      batch.push(entry);
-      if (batch.length === 1000) {
-        yield `${first ? '' : ','}${JSON.stringify(batch, replacer).slice(1, -1)}`;
-        first = false;
-        batch = [];
-      }
+export const SNAPSHOT_HEADER = '["ds-snapshot-lines",1]';
+
+const ENTRIES_PER_LINE = 1000;
+const WRITE_BYTES = 1 << 20;
+const PIECES_PER_LINE = 8;
+
+/** A value that writes itself as `{...head, rows: [...rows]}` (a table too large for one string). */
+export interface SnapshotTable {
+  snapshotTable(): { head: Record<string, unknown>; rows: Iterable<string> };
+}
+
+function isTable(value: unknown): value is SnapshotTable {
+  return typeof (value as Partial<SnapshotTable> | null)?.snapshotTable === 'function';
+}
+
+const step = (...parts: unknown[]) => JSON.stringify(parts, replacer);
+
+function* inGroups<T>(items: Iterable<T>, size: number): Generator<T[]> {
+  let group: T[] = [];
+  for (const item of items) {
+    group.push(item);
+    if (group.length === size) {
+      yield group;
+      group = [];
     }
-    if (batch.length > 0) yield `${first ? '' : ','}${JSON.stringify(batch, replacer).slice(1, -1)}`;
-    yield ']}';
+  }
+  if (group.length > 0) yield group;
+}
+
+/** The steps (lines, without their newline) that rebuild `value` at `path`. */
+export function* snapshotSteps(value: unknown, path: string[] = []): Generator<string> {
+  if (isTable(value)) {
+    const { head, rows } = value.snapshotTable();
+    yield* snapshotSteps(head, path);
+    const at = [...path, 'rows'];
+    yield step('set', at, []);
+    for (const group of inGroups(rows, PIECES_PER_LINE)) yield step('push', at, group);
+  } else if (value instanceof Map) {
+    yield step('map', path, []);
+    for (const group of inGroups(value, ENTRIES_PER_LINE)) yield step('map', path, group);
+  } else if (value instanceof Set) {
+    yield step('add', path, []);
+    for (const group of inGroups(value, ENTRIES_PER_LINE)) yield step('add', path, group);
   } else if (
     value !== null &&
     typeof value === 'object' &&
     !Array.isArray(value) &&
-    !(value instanceof Set) &&
     typeof (value as { toJSON?: unknown }).toJSON !== 'function'
   ) {
-    yield '{';
-    let first = true;
+    yield step('object', path);
     for (const [key, item] of Object.entries(value)) {
       // Left out as JSON.stringify leaves them out.
       if (item === undefined || typeof item === 'function' || typeof item === 'symbol') continue;
-      yield `${first ? '' : ','}${JSON.stringify(key)}:`;
-      first = false;
-      yield* serialisePieces(item);
+      yield* snapshotSteps(item, [...path, key]);
     }
-    yield '}';
-  } else yield JSON.stringify(value, replacer) ?? 'null';
+  } else yield step('set', path, value);
 }
 
-/** A value that writes its own JSON (as its toJSON gives it) in pieces: a table too large for one string. */
-interface WritesPieces {
-  snapshotPieces(): Iterable<string>;
-}
+/** Rebuilds a value from its steps. */
+class Rebuild {
+  private readonly root: Record<string, unknown> = {};
 
-function hasPieces(value: unknown): value is WritesPieces {
-  return typeof (value as Partial<WritesPieces> | null)?.snapshotPieces === 'function';
-}
+  get value(): unknown {
+    return this.root.value;
+  }
 
-const WRITE_BYTES = 1 << 20;
+  apply(line: string): void {
+    const [op, path, payload] = JSON.parse(line, reviver) as [string, string[], unknown[]];
+    if (!Array.isArray(path)) throw new Error(`a step without a path: ${line.slice(0, 80)}`);
+    let parent = this.root;
+    let key = 'value';
+    for (const next of path) {
+      parent = parent[key] as Record<string, unknown>;
+      if (parent === null || typeof parent !== 'object')
+        throw new Error(`a step under a missing object: ${path.join('.')}`);
+      key = next;
+    }
+    const at = () => parent[key];
+    if (op === 'object') parent[key] = {};
+    else if (op === 'set') parent[key] = payload;
+    else if (op === 'map') {
+      if (!(at() instanceof Map)) parent[key] = new Map();
+      for (const [k, v] of payload as [unknown, unknown][]) (at() as Map<unknown, unknown>).set(k, v);
+    } else if (op === 'add') {
+      if (!(at() instanceof Set)) parent[key] = new Set();
+      for (const item of payload) (at() as Set<unknown>).add(item);
+    } else if (op === 'push') (at() as unknown[]).push(...payload);
+    else throw new Error(`unknown step ${String(op)}`);
+  }
+}
 
 export async function writeSnapshot(file: string, value: unknown): Promise<void> {
   await mkdir(dirname(file), { recursive: true });
@@ -103,11 +155,18 @@ export async function writeSnapshot(file: string, value: unknown): Promise<void>
       pending = [];
       size = 0;
     };
-    for (const piece of serialisePieces(value)) {
-      pending.push(piece);
-      size += piece.length;
+    let steps = 0;
+    const add = async (line: string) => {
+      pending.push(line, '\n');
+      size += line.length + 1;
       if (size >= WRITE_BYTES) await flush();
+    };
+    await add(SNAPSHOT_HEADER);
+    for (const line of snapshotSteps(value)) {
+      await add(line);
+      steps++;
     }
+    await add(step('end', steps));
     await flush();
     await handle.sync();
   } finally {
@@ -123,19 +182,53 @@ export async function writeSnapshot(file: string, value: unknown): Promise<void>
 }
 
 export async function readSnapshot<T>(file: string): Promise<T | undefined> {
-  let text: string;
+  let handle: FileHandle;
   try {
-    text = await readFile(file, 'utf8');
+    handle = await open(file, 'r');
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw error;
   }
+  const corrupt = (why: string) =>
+    new DataStreamerError('SNAPSHOT_CORRUPT', `snapshot ${file} cannot be read: ${why}`);
   try {
-    return deserialise<T>(text);
-  } catch (error) {
-    throw new DataStreamerError(
-      'SNAPSHOT_CORRUPT',
-      `snapshot ${file} cannot be read: ${(error as Error).message}`,
-    );
+    const head = Buffer.alloc(SNAPSHOT_HEADER.length);
+    await handle.read(head, 0, head.length, 0);
+    if (head.toString('utf8') !== SNAPSHOT_HEADER) {
+      // Written before the steps format (one JSON text): read whole, as then.
+      try {
+        return deserialise<T>(await handle.readFile('utf8'));
+      } catch (error) {
+        throw corrupt((error as Error).message);
+      }
+    }
+    const rebuild = new Rebuild();
+    let steps = 0;
+    let ended = false;
+    const lines = createInterface({ input: handle.createReadStream({ start: 0 }), crlfDelay: Infinity });
+    let first = true;
+    for await (const line of lines) {
+      if (first || line === '') {
+        first = false;
+        continue;
+      }
+      if (ended) throw corrupt('lines after its end');
+      try {
+        if (line.startsWith('["end",')) {
+          const [, count] = JSON.parse(line) as [string, number];
+          if (count !== steps) throw new Error(`it ends after ${count} steps but holds ${steps}`);
+          ended = true;
+        } else {
+          rebuild.apply(line);
+          steps++;
+        }
+      } catch (error) {
+        throw corrupt(`step ${steps + 1}: ${(error as Error).message}`);
+      }
+    }
+    if (!ended) throw corrupt('it ends early (no end line)');
+    return rebuild.value as T;
+  } finally {
+    await handle.close();
   }
 }
