@@ -3,6 +3,8 @@
  * (temporary file, fsync, rename, fsync of the folder): a crash leaves the old snapshot or
  * the new one, never a mix. BigInts and Maps are written in a tagged JSON form.
  */
+
+import type { ReadStream } from 'node:fs';
 import { type FileHandle, mkdir, open, rename } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -189,6 +191,8 @@ export async function readSnapshot<T>(file: string): Promise<T | undefined> {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw error;
   }
+  // The handle is closed here, after the stream (stopped early on a bad step) is destroyed.
+  let input: ReadStream | undefined;
   const corrupt = (why: string) =>
     new DataStreamerError('SNAPSHOT_CORRUPT', `snapshot ${file} cannot be read: ${why}`);
   try {
@@ -205,7 +209,8 @@ export async function readSnapshot<T>(file: string): Promise<T | undefined> {
     const rebuild = new Rebuild();
     let steps = 0;
     let ended = false;
-    const lines = createInterface({ input: handle.createReadStream({ start: 0 }), crlfDelay: Infinity });
+    input = handle.createReadStream({ start: 0, autoClose: false });
+    const lines = createInterface({ input, crlfDelay: Infinity });
     let first = true;
     for await (const line of lines) {
       if (first || line === '') {
@@ -229,6 +234,7 @@ export async function readSnapshot<T>(file: string): Promise<T | undefined> {
     if (!ended) throw corrupt('it ends early (no end line)');
     return rebuild.value as T;
   } finally {
+    input?.destroy();
     await handle.close();
   }
 }
