@@ -32,8 +32,6 @@ import {
 import { StreamStore } from './store.js';
 import { WorkerLanes } from './worker-lanes.js';
 
-export type { StreamSources } from './lanes.js';
-
 export class StreamNotFound extends DataStreamerError {
   constructor(id: string) {
     super('STREAM_NOT_FOUND', `data stream ${id} not found`);

@@ -51,11 +51,6 @@ export class PortRpc {
     this.port.postMessage({ t: 'notice', method, argument } satisfies Message);
   }
 
-  /** Calls still unanswered. */
-  get pending(): number {
-    return this.waiting.size;
-  }
-
   /** The other side is gone: every unanswered call rejects with `error`. */
   failAll(error: Error): void {
     for (const { reject } of this.waiting.values()) reject(error);

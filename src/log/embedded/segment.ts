@@ -95,6 +95,7 @@ export async function readSpan(
     const buf = await readAt(fh, pos, want);
     if (buf.length < want) throw corrupt(ctx, file, pos + buf.length, 'the file ends early');
     let rel = 0;
+    let after = -1;
     minWant = 0;
     while (rel < buf.length && !batch.done) {
       const size = checkEntry(buf, rel, buf.length);
@@ -104,10 +105,10 @@ export async function readSpan(
         break;
       }
       if (typeof size === 'string') throw corrupt(ctx, file, pos + rel, size);
-      if (entryOffset(buf, rel) >= from && batch.take(buf, rel, size))
-        batch.next = { file, position: pos + rel + size };
+      if (entryOffset(buf, rel) >= from && batch.take(buf, rel, size)) after = rel + size;
       rel += size;
     }
+    if (after >= 0) batch.next = { file, position: pos + after };
     pos += rel;
   }
 }
