@@ -30,13 +30,16 @@ const RUN = 1;
 /** Bit i: sequence number run + 1 + i seen. */
 const MASK = 2;
 
-/** The snapshot form (JSON): rows in base64 pieces (key-table.ts), the Maps as entry lists. */
+/**
+ * The snapshot form: rows in base64 pieces (key-table.ts), the Maps as entries (Maps, or
+ * entry lists in snapshots written before the steps format).
+ */
 export interface CdrRepeatsSnapshot {
   nodes: string[];
   rows: string[];
-  /** [row key, [[sequence, minute], ...]] */
-  spills: [number, [number, number][]][];
-  odd: [string, number][];
+  /** Row key -> (sequence -> minute). */
+  spills: Iterable<[number, Iterable<[number, number]>]>;
+  odd: Iterable<[string, number]>;
 }
 
 export class CdrRepeats {
@@ -105,19 +108,10 @@ export class CdrRepeats {
     for (const [key, at] of this.odd) if (at < minute) this.odd.delete(key);
   }
 
-  toJSON(): CdrRepeatsSnapshot {
+  /** The snapshot form, the rows a few at a time (src/engine/snapshot.ts writes it in steps). */
+  snapshotTable(): { head: Omit<CdrRepeatsSnapshot, 'rows'>; rows: Iterable<string> } {
     return {
-      nodes: this.nodes.names,
-      rows: [...this.rows.pieces()],
-      spills: this.spillEntries(),
-      odd: [...this.odd],
-    };
-  }
-
-  /** What toJSON gives, for a snapshot written in steps (src/engine/snapshot.ts): the rows a few at a time. */
-  snapshotTable(): { head: Record<string, unknown>; rows: Iterable<string> } {
-    return {
-      head: { nodes: this.nodes.names, spills: this.spillEntries(), odd: this.odd },
+      head: { nodes: this.nodes.names, spills: this.spills, odd: this.odd },
       rows: this.rows.pieces(),
     };
   }
@@ -178,9 +172,5 @@ export class CdrRepeats {
     if (spill?.size === 0) this.spills.delete(key);
     runs[slot] = run;
     masks[slot] = mask;
-  }
-
-  private spillEntries(): CdrRepeatsSnapshot['spills'] {
-    return [...this.spills].map(([key, spill]) => [key, [...spill]]);
   }
 }

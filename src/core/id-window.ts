@@ -16,11 +16,14 @@ const NUMBER_LIMIT = 2 ** 40;
 const MAX_PREFIXES = 1 << 13;
 const MINUTE = 0;
 
-/** The snapshot form (JSON): rows in base64 pieces (key-table.ts), other ids as entries. */
+/**
+ * The snapshot form: rows in base64 pieces (key-table.ts), other ids as entries (a Map, or
+ * an entry list in snapshots written before the steps format).
+ */
 export interface IdWindowSnapshot {
   prefixes: string[];
   rows: string[];
-  odd: [string, number][];
+  odd: Iterable<[string, number]>;
 }
 
 export class IdWindow {
@@ -54,12 +57,8 @@ export class IdWindow {
     for (const [id, at] of this.odd) if (at < minute) this.odd.delete(id);
   }
 
-  toJSON(): IdWindowSnapshot {
-    return { prefixes: this.prefixes.names, rows: [...this.rows.pieces()], odd: [...this.odd] };
-  }
-
-  /** What toJSON gives, for a snapshot written in steps (src/engine/snapshot.ts): the rows a few at a time. */
-  snapshotTable(): { head: Record<string, unknown>; rows: Iterable<string> } {
+  /** The snapshot form, the rows a few at a time (src/engine/snapshot.ts writes it in steps). */
+  snapshotTable(): { head: Omit<IdWindowSnapshot, 'rows'>; rows: Iterable<string> } {
     return { head: { prefixes: this.prefixes.names, odd: this.odd }, rows: this.rows.pieces() };
   }
 

@@ -12,6 +12,10 @@ import { writeAt } from '../log/embedded/files.js';
 import { DataStreamerError } from '../util/errors.js';
 
 function replacer(_key: string, value: unknown): unknown {
+  if (isTable(value)) {
+    const { head, rows } = value.snapshotTable();
+    return { ...head, rows: [...rows] };
+  }
   if (typeof value === 'bigint') return { $bigint: value.toString() };
   if (value instanceof Map) return { $map: [...value.entries()] };
   if (value instanceof Set) return { $set: [...value.values()] };
@@ -57,9 +61,9 @@ const ENTRIES_PER_LINE = 1000;
 const WRITE_BYTES = 1 << 20;
 const PIECES_PER_LINE = 8;
 
-/** A value that writes itself as `{...head, rows: [...rows]}` (a table too large for one string). */
+/** A value whose snapshot form is `{...head, rows: [...rows]}`, a table too large for one string. */
 export interface SnapshotTable {
-  snapshotTable(): { head: Record<string, unknown>; rows: Iterable<string> };
+  snapshotTable(): { head: object; rows: Iterable<string> };
 }
 
 function isTable(value: unknown): value is SnapshotTable {
