@@ -1,10 +1,6 @@
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { CdrRepeats, type CdrRepeatsSnapshot } from '../src/core/cdr-repeats.js';
-import { deserialise, readSnapshot, serialise, writeSnapshot } from '../src/engine/snapshot.js';
-import { seeded } from './fixtures.js';
+import { seeded, throughSnapshots } from './fixtures.js';
 
 const M = 29_450_000; // a minute in January 2026
 
@@ -96,12 +92,8 @@ describe('the CDR repeat window', () => {
       window.repeat('pgw-1', charging, 1 + (charging % 3), M);
     window.repeat('pgw-2', 5, 60, M); // aside
     window.repeat('pgw-2', 5, 0, M); // no row
-    const state = { cdrRepeats: window };
-    const file = join(mkdtempSync(join(tmpdir(), 'ds-cdr-repeats-')), 'partition-0.json');
-    await writeSnapshot(file, state);
-    const stepped = (await readSnapshot<{ cdrRepeats: CdrRepeatsSnapshot }>(file))?.cdrRepeats;
-    const single = deserialise<{ cdrRepeats: CdrRepeatsSnapshot }>(serialise(state)).cdrRepeats;
-    for (const plain of [stepped as CdrRepeatsSnapshot, single]) {
+    const read = await throughSnapshots<{ cdrRepeats: CdrRepeatsSnapshot }>({ cdrRepeats: window });
+    for (const { cdrRepeats: plain } of read) {
       expect(plain.rows.length).toBeGreaterThan(1); // 4,096 rows a piece
       const restored = CdrRepeats.restore(plain);
       expect(restored.size).toEqual(window.size);

@@ -357,3 +357,16 @@ export class Receiver {
     return new Promise((resolve) => this.server?.close(() => resolve()));
   }
 }
+
+/**
+ * A value as it comes back (in its snapshot form T) from a snapshot file written in steps,
+ * and from one written as a single JSON text (before the steps format), in that order.
+ */
+export async function throughSnapshots<T>(value: unknown): Promise<[T, T]> {
+  const { mkdtempSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const { deserialise, readSnapshot, serialise, writeSnapshot } = await import('../src/engine/snapshot.js');
+  const file = join(mkdtempSync(join(tmpdir(), 'ds-snapshot-')), 'partition-0.json');
+  await writeSnapshot(file, value);
+  return [(await readSnapshot<T>(file)) as T, deserialise<T>(serialise(value))];
+}

@@ -1,10 +1,6 @@
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { IdWindow, type IdWindowSnapshot } from '../src/core/id-window.js';
-import { deserialise, readSnapshot, serialise, writeSnapshot } from '../src/engine/snapshot.js';
-import { seeded } from './fixtures.js';
+import { seeded, throughSnapshots } from './fixtures.js';
 
 const M = 29_450_000; // a minute in January 2026
 
@@ -74,12 +70,8 @@ describe('the id repeat window', () => {
     const window = new IdWindow();
     for (let i = 0; i < 10_000; i++) window.repeat(`core${i % 4}-${i}`, M);
     window.repeat('no-digits', M);
-    const state = { seenSignaling: window };
-    const file = join(mkdtempSync(join(tmpdir(), 'ds-id-window-')), 'partition-0.json');
-    await writeSnapshot(file, state);
-    const stepped = (await readSnapshot<{ seenSignaling: IdWindowSnapshot }>(file))?.seenSignaling;
-    const single = deserialise<{ seenSignaling: IdWindowSnapshot }>(serialise(state)).seenSignaling;
-    for (const plain of [stepped as IdWindowSnapshot, single]) {
+    const read = await throughSnapshots<{ seenSignaling: IdWindowSnapshot }>({ seenSignaling: window });
+    for (const { seenSignaling: plain } of read) {
       const restored = IdWindow.restore(plain);
       expect(restored.size).toBe(10_001);
       for (let i = 0; i < 10_000; i++) expect(restored.repeat(`core${i % 4}-${i}`, M)).toBe(true);
