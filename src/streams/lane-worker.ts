@@ -53,10 +53,7 @@ const lanes: InProcessLanes = new InProcessLanes({
   cursors: new PortCursors(rpc),
   sinks: SINKS,
   deadLetters: new BatchDeadLetters(data.deadLettersDir),
-  retry: data.retry,
-  maxInFlight: data.maxInFlight,
-  pollMs: data.pollMs,
-  timeoutMs: data.timeoutMs,
+  ...data.settings,
   now: Date.now,
   onFailure: (id, failure) => rpc.notify('failed', { id, failure }),
 });

@@ -37,15 +37,19 @@ export interface LaneHost {
   close(): Promise<void>;
 }
 
-export interface LaneHostOptions {
-  sources: StreamSources;
-  cursors: CursorStore;
-  sinks: ReadonlyMap<string, SinkFactory>;
-  deadLetters: BatchDeadLetters;
+/** How every lane delivers, wherever it runs (plain data: a worker gets it as it is). */
+export interface LaneSettings {
   retry: RetryPolicy;
   maxInFlight: number;
   pollMs: number;
   timeoutMs: number;
+}
+
+export interface LaneHostOptions extends LaneSettings {
+  sources: StreamSources;
+  cursors: CursorStore;
+  sinks: ReadonlyMap<string, SinkFactory>;
+  deadLetters: BatchDeadLetters;
   now: () => number;
   onFailure: (id: string, failure: LaneFailure) => void;
 }

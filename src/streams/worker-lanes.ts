@@ -14,29 +14,21 @@ import type { CursorStore } from '../log/types.js';
 import { DataStreamerError } from '../util/errors.js';
 import { type Handlers, PortRpc } from '../util/port-rpc.js';
 import type { DataStream } from './config.js';
-import type { RetryPolicy } from './delivery.js';
 import type { LaneBatching, LaneMetrics } from './lane.js';
-import type { LaneFailure, LaneHost, StreamSources } from './lanes.js';
+import type { LaneFailure, LaneHost, LaneSettings, StreamSources } from './lanes.js';
 
 /** What the worker is started with. */
 export interface LaneWorkerData {
   usage: { name: string; partitions: number }[];
   events: { name: string; partitions: number }[];
   deadLettersDir: string;
-  retry: RetryPolicy;
-  maxInFlight: number;
-  pollMs: number;
-  timeoutMs: number;
+  settings: LaneSettings;
 }
 
-export interface WorkerLanesOptions {
+export interface WorkerLanesOptions extends LaneSettings {
   sources: StreamSources;
   cursors: CursorStore;
   deadLettersDir: string;
-  retry: RetryPolicy;
-  maxInFlight: number;
-  pollMs: number;
-  timeoutMs: number;
   onFailure: (id: string, failure: LaneFailure) => void;
   /** The worker stopped on its own (a crash): its lanes are gone. */
   onExit: (error: Error) => void;
@@ -102,10 +94,12 @@ export class WorkerLanes implements LaneHost {
       usage: options.sources.usage.map(shape),
       events: options.sources.events.map(shape),
       deadLettersDir: options.deadLettersDir,
-      retry: options.retry,
-      maxInFlight: options.maxInFlight,
-      pollMs: options.pollMs,
-      timeoutMs: options.timeoutMs,
+      settings: {
+        retry: options.retry,
+        maxInFlight: options.maxInFlight,
+        pollMs: options.pollMs,
+        timeoutMs: options.timeoutMs,
+      },
     };
     this.worker = new Worker(workerScript(), { workerData });
     this.rpc = new PortRpc(this.worker, logHandlers(topics, options.cursors), {
