@@ -33,6 +33,9 @@ import { type ShadowStoring, STORE_CURSOR_GROUP, StoreWriter } from './store-wri
 /** How long a live engine's organisation stage waits for a usage partition with nothing in it. */
 export const LIVE_ORGANISATION_IDLE_MS = 1000;
 
+/** The engine's topics by role (without the Kafka prefix). */
+type EngineTopic = 'raw' | OutputTopic | (typeof ORGANISATION_TOPICS)[number];
+
 /** The embedded log keeps records this long after they were written, at least: 7 days. */
 export const DEFAULT_RETENTION_MS = 7 * 86_400_000;
 
@@ -267,7 +270,7 @@ export class EmbeddedEngine {
     const { log, prefix } = await openEngineLog(options);
     let engine: EmbeddedEngine | undefined;
     // Until the engine is built, its consumers' positions are unknown: nothing goes.
-    const held = (role: string): TopicConfig =>
+    const held = (role: EngineTopic): TopicConfig =>
       options.log?.kind === 'kafka'
         ? {}
         : { retentionFloor: async (p) => (engine ? engine.retentionFloor(role, p) : 0) };
@@ -526,13 +529,11 @@ export class EmbeddedEngine {
    * merged into its snapshot. Enforcement commands have no consumer here that must see
    * them all: time alone decides.
    */
-  async retentionFloor(role: string, partition: number): Promise<number> {
+  async retentionFloor(role: EngineTopic, partition: number): Promise<number> {
     if (role === 'raw') return this.processors[partition]?.durableOffset ?? 0;
     if (role === 'enforcement' || role === 'organisation-enforcement') return Number.POSITIVE_INFINITY;
     const topic =
-      role === 'organisation-events'
-        ? this.organisationOutputs['organisation-events']
-        : this.outputs[role as OutputTopic];
+      role === 'organisation-events' ? this.organisationOutputs['organisation-events'] : this.outputs[role];
     let floor = (await this.log.cursors.get(STORE_CURSOR_GROUP, topic.name, partition)) ?? 0;
     if (role === 'usage') floor = Math.min(floor, this.organisations?.durableCursor(partition) ?? 0);
     return floor;

@@ -24,6 +24,9 @@ export interface Recovery {
   reason: string;
 }
 
+/** What time retention measures a closed segment by: see EmbeddedLogOptions.retentionClock. */
+export type RetentionClock = 'record' | 'append';
+
 export interface EmbeddedLogOptions {
   dir: string;
   /** Default 'interval'. */
@@ -49,7 +52,7 @@ export interface EmbeddedLogOptions {
    * times, which a replay of an old capture puts days in the past: 'append' keeps them
    * for the retention time after they were written.
    */
-  retentionClock?: 'record' | 'append';
+  retentionClock?: RetentionClock;
   /** Called for each torn tail recovered (they are also listed in EmbeddedLog.recoveries). */
   onRecovery?: (recovery: Recovery) => void;
   /**
@@ -121,7 +124,7 @@ export interface PartitionContext {
   indexIntervalBytes: number;
   retentionMs: number;
   retentionBytes: number;
-  retentionClock: 'record' | 'append';
+  retentionClock: RetentionClock;
   retentionFloor: ((partition: number) => Promise<number>) | undefined;
   maxReadBytes: number;
   now: () => number;

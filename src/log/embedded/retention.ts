@@ -1,5 +1,5 @@
 import { stat } from 'node:fs/promises';
-import type { PartitionContext } from './options.js';
+import type { PartitionContext, RetentionClock } from './options.js';
 import type { Segment } from './segment.js';
 
 /**
@@ -33,7 +33,7 @@ export async function expiredSegments(
 }
 
 /** The time retention measures a closed segment by (see EmbeddedLogOptions.retentionClock). */
-async function newestTime(segment: Segment, clock: 'record' | 'append'): Promise<number> {
+async function newestTime(segment: Segment, clock: RetentionClock): Promise<number> {
   // The newest record's timestamp needs the index: a closed segment not read yet is scanned once.
   if (clock === 'record') return (await segment.indexed()).maxTimestamp;
   return (await stat(segment.file)).mtimeMs;
