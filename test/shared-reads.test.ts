@@ -7,7 +7,7 @@ import { webhookSink } from '../connectors/sinks/webhook/index.js';
 import { type EmbeddedLog, openEmbeddedLog } from '../src/log/index.js';
 import type { Topic } from '../src/log/types.js';
 import { StreamManager } from '../src/streams/manager.js';
-import { firstAtOrAfter, type SharedChunk, SharedReads } from '../src/streams/shared-reads.js';
+import { type SharedChunk, SharedReads } from '../src/streams/shared-reads.js';
 import { Receiver } from './fixtures.js';
 
 const ORGANISATIONS = [1001, 1002, 1003];
@@ -52,13 +52,12 @@ async function follow(reads: SharedReads, reader: object, organisation: number, 
   for (;;) {
     const chunk: SharedChunk | undefined = await reads.chunk(topic, 0, at, reader);
     if (!chunk) return ids;
-    const own = chunk.byOrganisation.get(organisation) ?? [];
+    const own = chunk.byOrganisation.get(organisation);
     // `step` records at a time: a lane whose batch fills up in the middle of a chunk.
-    const start = firstAtOrAfter(own, at);
-    const taken = own.slice(start, start + step);
-    for (const entry of taken) ids.push(entry.record.id);
-    const next = own[start + step];
-    at = next && taken.length === step ? next.record.offset : chunk.to;
+    const start = own?.firstAtOrAfter(at) ?? 0;
+    const end = Math.min(start + step, own?.length ?? 0);
+    for (let i = start; i < end; i++) ids.push(own?.record(i).id as number);
+    at = own && end - start === step && end < own.length ? (own.offsets[end] as number) : chunk.to;
   }
 }
 
@@ -82,8 +81,8 @@ describe('shared reads of the output log', () => {
   it('keeps the fields a lane filters on, found once per record', async () => {
     const reads = new SharedReads();
     const chunk = await reads.chunk(topic, 0, 0, {});
-    const first = chunk?.byOrganisation.get(1001)?.[0];
-    expect(first?.record).toMatchObject({
+    const own = chunk?.byOrganisation.get(1001);
+    expect(own?.record(0)).toMatchObject({
       id: 0,
       topic: 'events',
       partition: 0,
@@ -91,8 +90,8 @@ describe('shared reads of the output log', () => {
       key: '0',
       eventTypeId: 1,
     });
-    expect(first?.alert).toBe(true);
-    expect(first?.record.json.startsWith('{"id":0,')).toBe(true);
+    expect(own?.alerts[0]).toBe(1);
+    expect(own?.record(0).json.startsWith('{"id":0,')).toBe(true);
   });
 
   it('stays within its byte bound: a lane far behind reads again for itself and still gets everything', async () => {
@@ -175,7 +174,7 @@ describe('a lane at the end of the embedded log', () => {
 describe('records a lane hands to sinks', () => {
   it('carry the bytes read from the log, decode their text on demand, and are stored as plain records', async () => {
     const chunk = await new SharedReads().chunk(topic, 0, 3, {});
-    const record = chunk?.byOrganisation.get(1001)?.[0]?.record;
+    const record = chunk?.byOrganisation.get(1001)?.record(0);
     expect(record?.bytes?.toString('utf8')).toBe(record?.json);
     expect(JSON.parse(JSON.stringify({ records: [record] })).records[0]).toEqual({
       id: 3 * 64,

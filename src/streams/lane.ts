@@ -17,7 +17,7 @@ import { type DataStream, matchesFilters } from './config.js';
 import type { BatchDeadLetters } from './dead-letters.js';
 import { DeliveryFailed, deliver, type RetryPolicy } from './delivery.js';
 import { fieldsOf } from './record-fields.js';
-import { firstAtOrAfter, type LaneEntry, type SharedReads } from './shared-reads.js';
+import type { SharedReads } from './shared-reads.js';
 
 export interface LaneBatching {
   maxRecords: number;
@@ -61,9 +61,6 @@ export interface LaneOptions {
   /** The lane gave up (a batch could not be delivered, or reading the log failed): the stream is to go to Error. */
   onFailure: (error: { code: string; message: string }) => void;
 }
-
-/** Bytes a record adds to a batch. */
-const sizeOf = (record: SinkRecord) => record.bytes?.length ?? record.json.length;
 
 /** A position on the output log: `topic/partition`. */
 const slot = (topic: string, partition: number) => `${topic}/${partition}`;
@@ -240,26 +237,24 @@ export class Lane {
           const from = this.reading.get(key) ?? 0;
           const chunk = await reads.chunk(topic, p, from, this);
           if (!chunk) continue;
-          const own = chunk.byOrganisation.get(stream.organisation_id) ?? [];
+          const own = chunk.byOrganisation.get(stream.organisation_id);
           // Past the chunk, unless the batch fills up before this organisation's records in it end.
           let next = chunk.to;
-          for (let i = firstAtOrAfter(own, from); i < own.length; i++) {
-            const { record, alert } = own[i] as LaneEntry;
-            if (
-              record.eventTypeId !== undefined &&
-              !matchesFilters(stream.filters, record.eventTypeId, alert)
-            )
+          for (let i = own?.firstAtOrAfter(from) ?? 0; own && i < own.length; i++) {
+            const eventTypeId = own.eventTypeOf(i);
+            if (eventTypeId !== undefined && !matchesFilters(stream.filters, eventTypeId, own.alerts[i] === 1))
               continue;
+            const size = own.sizeOf(i);
             if (
               records.length >= batching.maxRecords ||
-              (records.length > 0 && bytes + sizeOf(record) > batching.maxBytes)
+              (records.length > 0 && bytes + size > batching.maxBytes)
             ) {
               full = true;
-              next = record.offset;
+              next = own.offsets[i] as number;
               break;
             }
-            records.push(record);
-            bytes += sizeOf(record);
+            records.push(own.record(i));
+            bytes += size;
           }
           if (next > from) {
             this.reading.set(key, next);

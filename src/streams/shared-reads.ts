@@ -16,17 +16,12 @@ import type { SinkRecord } from '../../connectors/sinks/types.js';
 import type { LogRecord, Topic } from '../log/types.js';
 import { fieldsOf, fieldsOfBytes, type RecordFields } from './record-fields.js';
 
-export interface LaneEntry {
-  record: SinkRecord;
-  alert: boolean;
-}
-
 export interface SharedChunk {
   /** First offset read, and the offset after the last one. */
   readonly from: number;
   readonly to: number;
   /** Each organisation's records, in log order (records of no organisation go to no stream). */
-  readonly byOrganisation: ReadonlyMap<number, readonly LaneEntry[]>;
+  readonly byOrganisation: ReadonlyMap<number, OrganisationRecords>;
   readonly bytes: number;
 }
 
@@ -95,9 +90,6 @@ export class SharedReads {
     const records = await topic.read(partition, from, this.chunkRecords, this.chunkBytes);
     const last = records.at(-1);
     if (!last) return undefined;
-    // Each organisation's records are copied into one buffer of their own: a lane's batch
-    // then holds only its organisation's bytes, never the whole chunk the log read (with
-    // many organisations, a batch spans many chunks).
     const found = new Map<number, { record: LogRecord; fields: RecordFields }[]>();
     for (const record of records) {
       const fields = fieldsOfBytes(record.value) ?? fieldsOf(record.value.toString('utf8'));
@@ -106,32 +98,12 @@ export class SharedReads {
       if (own) own.push({ record, fields });
       else found.set(fields.organisationId, [{ record, fields }]);
     }
-    const byOrganisation = new Map<number, LaneEntry[]>();
+    const byOrganisation = new Map<number, OrganisationRecords>();
     let bytes = 0;
     for (const [organisation, own] of found) {
-      const buffer = Buffer.allocUnsafe(own.reduce((n, { record }) => n + record.value.length, 0));
-      bytes += buffer.length;
-      let at = 0;
-      byOrganisation.set(
-        organisation,
-        own.map(({ record: r, fields: { id, eventTypeId, alert } }) => {
-          const start = at;
-          buffer.set(r.value, at);
-          at += r.value.length;
-          const view = buffer.subarray(start, at);
-          const record = new LaneRecord(
-            id,
-            topic.name,
-            partition,
-            r.offset,
-            r.timestamp,
-            r.key,
-            eventTypeId,
-            view,
-          );
-          return { record, alert };
-        }),
-      );
+      const columns = new OrganisationRecords(topic.name, partition, own);
+      bytes += columns.bytes.length;
+      byOrganisation.set(organisation, columns);
     }
     const chunk: SharedChunk = { from, to: last.offset + 1, byOrganisation, bytes };
     this.keep(slot, chunk);
@@ -206,27 +178,140 @@ export class SharedReads {
   }
 }
 
+const INTEGER_KEY = /^(0|[1-9][0-9]{0,14})$/;
+
 /**
- * A record as a lane hands it to a sink: its bytes (a view into its organisation's buffer
- * of the chunk), its text decoded only when a sink asks for it.
+ * One organisation's records of a chunk, column by column: their bytes back to back in a
+ * buffer of their own (so a lane's batch holds only its organisation's bytes, never the
+ * whole chunk the log read) and their envelope fields in typed arrays. A cached chunk is
+ * then a few objects however many records it holds, and a record becomes an object only
+ * when a lane takes it into a batch. With an object and a Buffer view per cached record,
+ * the worker's heap held about a million of them during a backlog, and each of V8's full
+ * collections (set off every few hundred ms by the buffers the lanes allocate) walked them
+ * all: its helper threads spent more CPU on that than the lanes spent delivering.
+ */
+export class OrganisationRecords {
+  readonly length: number;
+  readonly bytes: Buffer;
+  /** Record i is bytes[starts[i], starts[i + 1]). */
+  private readonly starts: Uint32Array;
+  readonly offsets: Float64Array;
+  readonly timestamps: Float64Array;
+  readonly ids: Float64Array;
+  /** NaN: no event type (a usage record). */
+  private readonly eventTypes: Float64Array;
+  readonly alerts: Uint8Array;
+  /** Endpoint ids as numbers (NaN: no key) when every key is a plain integer, as the engine writes them. */
+  private readonly numericKeys: Float64Array | undefined;
+  private readonly textKeys: (string | null)[] | undefined;
+
+  constructor(
+    readonly topic: string,
+    readonly partition: number,
+    own: readonly { record: LogRecord; fields: RecordFields }[],
+  ) {
+    const n = own.length;
+    this.length = n;
+    this.starts = new Uint32Array(n + 1);
+    this.offsets = new Float64Array(n);
+    this.timestamps = new Float64Array(n);
+    this.ids = new Float64Array(n);
+    this.eventTypes = new Float64Array(n);
+    this.alerts = new Uint8Array(n);
+    let size = 0;
+    for (const { record } of own) size += record.value.length;
+    this.bytes = Buffer.allocUnsafe(size);
+    const numeric = own.every(({ record: { key } }) => key === null || INTEGER_KEY.test(key));
+    this.numericKeys = numeric ? new Float64Array(n) : undefined;
+    this.textKeys = numeric ? undefined : own.map(({ record }) => record.key);
+    let at = 0;
+    own.forEach(({ record, fields }, i) => {
+      this.bytes.set(record.value, at);
+      at += record.value.length;
+      this.starts[i + 1] = at;
+      this.offsets[i] = record.offset;
+      this.timestamps[i] = record.timestamp;
+      this.ids[i] = fields.id;
+      this.eventTypes[i] = fields.eventTypeId ?? Number.NaN;
+      this.alerts[i] = fields.alert ? 1 : 0;
+      if (this.numericKeys) this.numericKeys[i] = record.key === null ? Number.NaN : Number(record.key);
+    });
+  }
+
+  eventTypeOf(i: number): number | undefined {
+    const type = this.eventTypes[i] as number;
+    return Number.isNaN(type) ? undefined : type;
+  }
+
+  keyOf(i: number): string | null {
+    if (this.textKeys) return this.textKeys[i] ?? null;
+    const key = this.numericKeys?.[i] as number;
+    return Number.isNaN(key) ? null : String(key);
+  }
+
+  sizeOf(i: number): number {
+    return (this.starts[i + 1] as number) - (this.starts[i] as number);
+  }
+
+  bytesOf(i: number): Buffer {
+    return this.bytes.subarray(this.starts[i], this.starts[i + 1]);
+  }
+
+  /** Record i as a sink takes it. */
+  record(i: number): SinkRecord {
+    return new LaneRecord(this, i);
+  }
+
+  /** Index of the first record at or after `offset`. */
+  firstAtOrAfter(offset: number): number {
+    let lo = 0;
+    let hi = this.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if ((this.offsets[mid] as number) < offset) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  }
+}
+
+/**
+ * A record as a lane hands it to a sink: where it is in its organisation's columns. Its
+ * fields are read from them, its bytes are a view made when asked for, its text is decoded
+ * only when a sink asks for it.
  */
 class LaneRecord implements SinkRecord {
   private text: string | undefined;
-  readonly eventTypeId?: number;
 
   constructor(
-    readonly id: number,
-    readonly topic: string,
-    readonly partition: number,
-    readonly offset: number,
-    readonly timestamp: number,
-    readonly key: string | null,
-    eventTypeId: number | undefined,
-    readonly bytes: Buffer,
-  ) {
-    if (eventTypeId !== undefined) this.eventTypeId = eventTypeId;
-  }
+    private readonly of: OrganisationRecords,
+    private readonly i: number,
+  ) {}
 
+  get id(): number {
+    return this.of.ids[this.i] as number;
+  }
+  get topic(): string {
+    return this.of.topic;
+  }
+  get partition(): number {
+    return this.of.partition;
+  }
+  get offset(): number {
+    return this.of.offsets[this.i] as number;
+  }
+  get timestamp(): number {
+    return this.of.timestamps[this.i] as number;
+  }
+  get key(): string | null {
+    return this.of.keyOf(this.i);
+  }
+  get eventTypeId(): number | undefined {
+    return this.of.eventTypeOf(this.i);
+  }
+  get bytes(): Buffer {
+    return this.of.bytesOf(this.i);
+  }
   get json(): string {
     this.text ??= this.bytes.toString('utf8');
     return this.text;
@@ -246,16 +331,4 @@ class LaneRecord implements SinkRecord {
       json,
     };
   }
-}
-
-/** Index of the first entry at or after `offset` (entries in offset order). */
-export function firstAtOrAfter(entries: readonly LaneEntry[], offset: number): number {
-  let lo = 0;
-  let hi = entries.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    if ((entries[mid] as LaneEntry).record.offset < offset) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo;
 }
