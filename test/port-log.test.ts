@@ -9,7 +9,15 @@ import { HOUR, recs, rejection, removeTempDirs, segmentFiles, T0, tempDir } from
 
 const opened: EmbeddedLog[] = [];
 const ports: MessageChannel[] = [];
+const files: SegmentFiles[] = [];
+/** Read handles of the lanes' view, closed after each test like a worker closes them. */
+function segmentHandles(): SegmentFiles {
+  const handles = new SegmentFiles();
+  files.push(handles);
+  return handles;
+}
 afterEach(async () => {
+  await Promise.all(files.splice(0).map((f) => f.close()));
   for (const channel of ports.splice(0)) {
     channel.port1.close();
     channel.port2.close();
@@ -24,7 +32,7 @@ async function viewOf(log: EmbeddedLog, topic: EmbeddedTopic) {
   ports.push(channel);
   new PortRpc(channel.port1, logHandlers(new Map([[topic.name, topic]]), log.cursors));
   const rpc = new PortRpc(channel.port2, {}, {});
-  return { view: new PortTopic(topic.name, topic.partitions, rpc, new SegmentFiles()), rpc };
+  return { view: new PortTopic(topic.name, topic.partitions, rpc, segmentHandles()), rpc };
 }
 
 /** 1 KiB segments and 300-byte index blocks: reads cross both. */
@@ -84,7 +92,7 @@ describe("the lanes' worker view of the embedded log", () => {
         return (handlers.locate as (a: never) => unknown)(argument);
       },
     });
-    const view = new PortTopic(topic.name, 1, new PortRpc(channel.port2, {}), new SegmentFiles());
+    const view = new PortTopic(topic.name, 1, new PortRpc(channel.port2, {}), segmentHandles());
 
     let offset = 0;
     const seen: number[] = [];
