@@ -7,7 +7,11 @@
  * 2. S3: the same backlog delivered again by S3 streams (emnify's CSV files, one per batch
  *    of 3000) to moto_server, S3 on 127.0.0.1 (needs moto_server on the PATH: pip install
  *    'moto[server]'): records/s. moto is a Python in-memory S3, so this measures a floor.
- * 3. live: a fresh engine is fed RATE raw records/s (chunks every 100 ms) with the streams
+ * 3. lanes alone: the backlog's output records are appended to a fresh log at RATE
+ *    records/s (chunks every 100 ms, as the engine appends them), the same streams
+ *    following it, with no engine folding beside them: the streams' own share of the
+ *    latency, from the append to the receiver's acknowledgement (p50, p99).
+ * 4. live: a fresh engine is fed RATE raw records/s (chunks every 100 ms) with the streams
  *    running: records/s delivered and the end-to-end latency of each record, from its
  *    input on the raw log to its acknowledgement by the receiver (p50, p99).
  * Prints one JSON line.
@@ -22,11 +26,15 @@ import { CreateBucketCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/cl
 import { idPosition } from '../../src/core/ids.js';
 import { EmbeddedEngine } from '../../src/engine/engine.js';
 import { captureLines, pacedChunks } from '../../src/engine/ingest.js';
+import { openEmbeddedLog } from '../../src/log/index.js';
+import type { Topic } from '../../src/log/types.js';
 import { generateReferenceData } from '../../src/reference/generator.js';
 import type { ReferenceData } from '../../src/reference/types.js';
 import { runSimulation } from '../../src/simulator/run.js';
 import { streamsOf } from '../../src/streams/beside-engine.js';
-import type { StreamManager } from '../../src/streams/manager.js';
+import { StreamManager } from '../../src/streams/manager.js';
+import { fieldsOf } from '../../src/streams/record-fields.js';
+import { SINKS } from '../../src/streams/sinks.js';
 
 const [devicesArg = '20000', hoursArg = '6', rateArg = '20000'] = process.argv.slice(2);
 const dir = mkdtempSync(join(tmpdir(), 'bench-streams-'));
@@ -198,7 +206,81 @@ const backlog = await (async () => {
   return { records, seconds, records_per_second: Math.round(records / seconds), s3 };
 })();
 
-// 3. Live at RATE raw records/s, streams running beside the engine.
+/** Milliseconds at quantile q of sorted latencies. */
+const quantile = (sorted: number[], q: number) =>
+  sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? 0;
+
+// 3. The lanes alone: the backlog's output appended to a fresh log at RATE records/s.
+const lanesAlone = await (async () => {
+  const rate = Number(rateArg);
+  const receiver = await startReceiver();
+  const from = await openEmbeddedLog({ dir: join(dir, 'backlog', 'log'), fsync: 'never' });
+  const to = await openEmbeddedLog({ dir: join(dir, 'lanes-alone', 'log'), fsync: 'always' });
+  const sources: { usage: Topic[]; events: Topic[] } = { usage: [], events: [] };
+  // Each source partition, read on from where the last tick stopped.
+  const feeds: { source: Topic; target: Topic; partition: number; at: number; end: number }[] = [];
+  for (const [name, role] of [
+    ['usage', 'usage'],
+    ['events', 'events'],
+    ['organisation-events', 'events'],
+  ] as const) {
+    const source = await from.topic(name, name === 'organisation-events' ? 1 : 4);
+    const target = await to.topic(name, source.partitions);
+    sources[role].push(target);
+    for (let p = 0; p < source.partitions; p++)
+      feeds.push({ source, target, partition: p, at: 0, end: await source.endOffset(p) });
+  }
+  const streams = new StreamManager({
+    dir: join(dir, 'lanes-alone', 'streams'),
+    sources,
+    cursors: to.cursors,
+    sinks: SINKS,
+    lanesIn: 'worker',
+  });
+  await addStreams(streams, reference, webhook(receiver.url));
+  const total = feeds.reduce((n, f) => n + f.end, 0);
+  const ticks = Math.ceil(total / (rate / 10));
+  const appendedAt = new Map<number, number>();
+  const began = performance.now();
+  for (let tick = 1; tick <= ticks; tick++) {
+    const wait = began + (tick - 1) * 100 - performance.now();
+    if (wait > 0) await sleep(wait);
+    // Every partition advances in proportion, as the engine's output does.
+    await Promise.all(
+      feeds.map(async (feed) => {
+        const due = Math.round((feed.end * tick) / ticks);
+        if (due <= feed.at) return;
+        const records = await feed.source.read(feed.partition, feed.at, due - feed.at);
+        feed.at += records.length;
+        await feed.target.append(feed.partition, records);
+        const now = Date.now();
+        for (const r of records) appendedAt.set(fieldsOf(r.value.toString('utf8')).id, now);
+      }),
+    );
+  }
+  await streams.caughtUp();
+  const seconds = (performance.now() - began) / 1000;
+  const { records, acked } = await receiver.stats();
+  await streams.close();
+  await to.close();
+  await from.close();
+  receiver.stop();
+  const latencies: number[] = [];
+  for (let k = 0; k < acked.length; k += 2) {
+    const at = appendedAt.get(acked[k] as number);
+    if (at !== undefined) latencies.push((acked[k + 1] as number) - at);
+  }
+  latencies.sort((a, b) => a - b);
+  return {
+    rate,
+    records,
+    records_per_second: Math.round(records / seconds),
+    p50_ms: quantile(latencies, 0.5),
+    p99_ms: quantile(latencies, 0.99),
+  };
+})();
+
+// 4. Live at RATE raw records/s, streams running beside the engine.
 const live = await (async () => {
   const rate = Number(rateArg);
   const receiver = await startReceiver();
@@ -240,7 +322,6 @@ const live = await (async () => {
     if (chunk && partition < (raw?.partitions ?? 0)) latencies.push((acked[k + 1] as number) - chunk.at);
   }
   latencies.sort((a, b) => a - b);
-  const at = (q: number) => latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))] ?? 0;
   return {
     rate,
     raw_records: rawRecords,
@@ -248,8 +329,8 @@ const live = await (async () => {
     seconds,
     records_per_second: Math.round(records / seconds),
     raw_per_second_achieved: Math.round(rawRecords / seconds),
-    p50_ms: at(0.5),
-    p99_ms: at(0.99),
+    p50_ms: quantile(latencies, 0.5),
+    p99_ms: quantile(latencies, 0.99),
   };
 })();
 rmSync(dir, { recursive: true, force: true });
@@ -266,6 +347,11 @@ console.log(
     s3_megabytes: Math.round(backlog.s3.bytes / 1e6),
     s3_seconds: backlog.s3.seconds,
     s3_records_per_second: Math.round(backlog.s3.records / backlog.s3.seconds),
+    lanes_alone_rate: lanesAlone.rate,
+    lanes_alone_records: lanesAlone.records,
+    lanes_alone_delivered_per_second: lanesAlone.records_per_second,
+    lanes_alone_p50_ms: lanesAlone.p50_ms,
+    lanes_alone_p99_ms: lanesAlone.p99_ms,
     live_rate: live.rate,
     live_seconds: live.seconds,
     live_raw_per_second: live.raw_per_second_achieved,

@@ -242,7 +242,10 @@ export class Lane {
           let next = chunk.to;
           for (let i = own?.firstAtOrAfter(from) ?? 0; own && i < own.length; i++) {
             const eventTypeId = own.eventTypeOf(i);
-            if (eventTypeId !== undefined && !matchesFilters(stream.filters, eventTypeId, own.alerts[i] === 1))
+            if (
+              eventTypeId !== undefined &&
+              !matchesFilters(stream.filters, eventTypeId, own.alerts[i] === 1)
+            )
               continue;
             const size = own.sizeOf(i);
             if (
