@@ -22,7 +22,11 @@ import type { SharedReads } from './shared-reads.js';
 export interface LaneBatching {
   maxRecords: number;
   maxBytes: number;
-  /** A partial batch is sent once its first record has waited this long. */
+  /**
+   * A partial batch is sent once this long has passed since the lane's previous batch: at
+   * most one partial batch per linger time, and a record never waits longer than it once
+   * read (a record that comes after a quiet spell goes at once).
+   */
   lingerMs: number;
 }
 
@@ -64,6 +68,18 @@ export interface LaneOptions {
 
 /** A position on the output log: `topic/partition`. */
 const slot = (topic: string, partition: number) => `${topic}/${partition}`;
+
+/**
+ * Cursor commits of a busy lane are at least this far apart. Each one is a file write and
+ * two fsyncs in the engine's thread (on Kafka, a request to the broker), and a lane sends a
+ * partial batch every linger time; a crash sends again at most this much (records keep
+ * their ids, so consumers deduplicate). A stopping lane, or one asked whether it caught
+ * up, commits at once.
+ */
+const COMMIT_SPACING_MS = 1000;
+
+/** Why a lane's wait for appends ends: a constant, so no abort builds an error. */
+const WAIT_OVER = 'wait over';
 
 /** Cursor group of a stream on the output log. */
 export const cursorGroup = (streamId: string) => `stream:${streamId}`;
@@ -152,6 +168,15 @@ export class Lane {
   private failed = false;
   /** True while the lane has nothing to send and nothing in flight. */
   private idle = false;
+  /** Cursor positions of delivered batches not committed yet, the commit under way, and how it failed. */
+  private unsaved = new Map<string, number>();
+  private saving: Promise<void> | undefined;
+  private saveError: Error | undefined;
+  private lastCommit = Number.NEGATIVE_INFINITY;
+  /** Cuts the wait for the commit spacing short (the lane went idle or stops). */
+  private commitWait: AbortController | undefined;
+  /** When the lane last sent a batch (its clock), for the linger time. */
+  private lastSent = Number.NEGATIVE_INFINITY;
 
   constructor(private readonly options: LaneOptions) {
     // Every attempt in flight listens on it, and a sink may send several requests at once.
@@ -191,8 +216,13 @@ export class Lane {
 
   /** Resolves once everything on the log up to now has been delivered (or the lane failed or stopped). */
   async caughtUp(): Promise<void> {
-    while (!this.failed && !this.abort.signal.aborted && !(this.idle && (await this.lag()).records === 0))
+    for (;;) {
+      if (this.failed || this.abort.signal.aborted) return;
+      // An idle lane's last positions are committed now rather than after the spacing.
+      if (this.idle) this.commitWait?.abort();
+      if (this.idle && (await this.lag()).records === 0) return;
       await sleep(Math.min(this.options.pollMs, 20));
+    }
   }
 
   lag(): Promise<{ records: number; seconds: number }> {
@@ -202,23 +232,67 @@ export class Lane {
   private async run(): Promise<void> {
     const { maxInFlight, pollMs } = this.options;
     const inFlight: Pending[] = [];
-    while (!this.abort.signal.aborted && !this.failed) {
-      const pending = await this.fill();
-      if (pending) inFlight.push(pending);
-      this.idle = !pending && inFlight.length === 0;
-      // Commit, in order, the batches at the head that are done.
-      while (inFlight.length > 0 && (inFlight.length >= maxInFlight || !pending || inFlight[0]?.settled)) {
-        const head = inFlight.shift() as Pending;
-        if (!(await head.done)) {
-          this.failed = true;
-          break;
+    try {
+      while (!this.abort.signal.aborted && !this.failed) {
+        if (this.saveError) throw this.saveError;
+        const pending = await this.fill();
+        if (pending) inFlight.push(pending);
+        // The batches at the head that are done move the cursor, in order; with the window
+        // full, the oldest batch is waited for before reading on.
+        while (inFlight[0] && (inFlight[0].settled || inFlight.length >= maxInFlight)) {
+          const head = inFlight.shift() as Pending;
+          if (!(await head.done)) {
+            this.failed = true;
+            break;
+          }
+          this.save(head.ends);
         }
-        await this.commit(head.ends);
+        this.metrics.in_flight = inFlight.length;
+        this.idle = !pending && inFlight.length === 0;
+        // Nothing new: wait for records, or for the oldest batch in flight to be done.
+        if (!pending && !this.failed) await this.waitForRecords(pollMs, inFlight[0]?.done);
       }
-      this.metrics.in_flight = inFlight.length;
-      if (!pending && inFlight.length === 0) await this.waitForRecords(pollMs);
+    } finally {
+      // Delivered batches are committed before the lane stops.
+      this.commitWait?.abort();
+      await this.saving;
     }
+    if (this.saveError) throw this.saveError;
     // Batches still in flight when the lane stops are abandoned: their records are after the cursor.
+  }
+
+  /**
+   * Moves the cursor past a delivered batch without holding up the lane: reading and
+   * sending go on while the commit waits its turn (COMMIT_SPACING_MS) and is written
+   * (through the engine's thread, when the lane runs in the worker). Positions that pile
+   * up meanwhile go in the next commit, the later one of a partition replacing the
+   * earlier, so what waits is one position per partition.
+   */
+  private save(ends: Map<string, number>): void {
+    for (const [key, offset] of ends) this.unsaved.set(key, offset);
+    // saveAll reaches its first await only with something to commit.
+    if (this.unsaved.size > 0) this.saving ??= this.saveAll();
+  }
+
+  private async saveAll(): Promise<void> {
+    try {
+      while (this.unsaved.size > 0) {
+        const wait = this.lastCommit + COMMIT_SPACING_MS - this.options.now();
+        if (wait > 0 && !this.abort.signal.aborted) {
+          this.commitWait = new AbortController();
+          await sleep(wait, undefined, { signal: this.commitWait.signal }).catch(() => undefined);
+          this.commitWait = undefined;
+        }
+        const ends = this.unsaved;
+        this.unsaved = new Map();
+        this.lastCommit = this.options.now();
+        await this.commit(ends);
+      }
+    } catch (error) {
+      this.saveError = error as Error;
+    } finally {
+      this.saving = undefined;
+    }
   }
 
   /** Reads the next batch: full, or partial once it has lingered. Undefined when there is nothing new. */
@@ -227,7 +301,9 @@ export class Lane {
     const records: SinkRecord[] = [];
     const ends = new Map<string, number>();
     let bytes = 0;
-    const began = now();
+    // Counted from the previous batch, not from this read: a lane that was waiting for a
+    // batch in flight (or for its commit) reads records that have waited meanwhile.
+    const due = this.lastSent + batching.lingerMs;
     let full = false;
     for (;;) {
       let read = 0;
@@ -270,35 +346,51 @@ export class Lane {
       if (read === 0) {
         // Nothing new: send what there is once it has lingered, or report nothing to do.
         if (records.length === 0 && ends.size === 0) return undefined;
-        if (records.length === 0 || now() - began >= batching.lingerMs) break;
+        if (records.length === 0 || now() >= due) break;
         // Not woken by appends: more records are what the linger waits for anyway.
-        await sleep(Math.min(pollMs, batching.lingerMs), undefined, { signal: this.abort.signal }).catch(
+        await sleep(Math.min(pollMs, due - now()), undefined, { signal: this.abort.signal }).catch(
           () => undefined,
         );
       }
     }
     const pending: Pending = { records, ends, done: Promise.resolve(true), settled: records.length === 0 };
-    if (records.length > 0)
+    if (records.length > 0) {
+      this.lastSent = now();
       pending.done = this.send(records).then((delivered) => {
         pending.settled = true;
         return delivered;
       });
+    }
     return pending;
   }
 
-  /** Sleeps up to `ms`, less when a source topic is appended to (on a log that can tell) or the lane stops. */
-  private async waitForRecords(ms: number): Promise<void> {
+  /** Sleeps up to `ms`, less when a source topic is appended to (on a log that can tell), `or` settles, or the lane stops. */
+  private async waitForRecords(ms: number, or?: Promise<unknown>): Promise<void> {
     if (this.abort.signal.aborted) return;
-    const done = new AbortController();
-    const stop = () => done.abort();
+    // A plain timer rather than an aborted sleep: a lane waits many times a second, and
+    // every aborted sleep would build an AbortError with its stack.
+    let timer: NodeJS.Timeout | undefined;
+    let stop = () => {};
+    const wakes: Promise<unknown>[] = [
+      new Promise<void>((resolve) => {
+        timer = setTimeout(resolve, ms);
+        stop = resolve;
+      }),
+    ];
     this.abort.signal.addEventListener('abort', stop, { once: true });
+    const done = new AbortController();
+    // Only promises: a plain value (a log that cannot tell of appends, such as Kafka)
+    // would end the race at once, and the lane would read without pause.
+    for (const topic of this.options.sources) {
+      const appended = topic.appended?.(done.signal);
+      if (appended) wakes.push(appended);
+    }
+    if (or) wakes.push(or);
     try {
-      await Promise.race([
-        sleep(ms, undefined, { signal: done.signal }).catch(() => undefined),
-        ...this.options.sources.map((topic) => topic.appended?.(done.signal)),
-      ]);
+      await Promise.race(wakes);
     } finally {
-      done.abort();
+      clearTimeout(timer);
+      done.abort(WAIT_OVER);
       this.abort.signal.removeEventListener('abort', stop);
     }
   }
