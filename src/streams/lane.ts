@@ -24,8 +24,8 @@ export interface LaneBatching {
   maxBytes: number;
   /**
    * A partial batch is sent once this long has passed since the lane's previous batch: at
-   * most one partial batch per linger time, and a record never waits longer than it once
-   * read (a record that comes after a quiet spell goes at once).
+   * most one partial batch per linger time, and a record that comes after a quiet spell
+   * goes at once.
    */
   lingerMs: number;
 }
@@ -173,7 +173,7 @@ export class Lane {
   private saving: Promise<void> | undefined;
   private saveError: Error | undefined;
   private lastCommit = Number.NEGATIVE_INFINITY;
-  /** Cuts the wait for the commit spacing short (the lane went idle or stops). */
+  /** Cuts the wait for the commit spacing short (the lane is asked whether it caught up, or stops). */
   private commitWait: AbortController | undefined;
   /** When the lane last sent a batch (its clock), for the linger time. */
   private lastSent = Number.NEGATIVE_INFINITY;

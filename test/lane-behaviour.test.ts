@@ -1,7 +1,8 @@
 /**
  * When a lane sends and when it commits: the linger time counted from the previous batch,
- * cursor commits spaced while the lane is busy, and waits on a log that cannot tell of
- * appends (Kafka) that pause instead of reading on at once.
+ * cursor commits spaced while the lane is busy, waits on a log that cannot tell of appends
+ * (Kafka) that pause instead of reading on at once; and what a running lane does when
+ * retention passes it.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -10,7 +11,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { SinkFactory } from '../connectors/sinks/types.js';
 import { webhookSink } from '../connectors/sinks/webhook/index.js';
-import { type EmbeddedLog, openEmbeddedLog } from '../src/log/index.js';
+import { type EmbeddedLog, type EmbeddedLogOptions, openEmbeddedLog } from '../src/log/index.js';
 import type { CursorStore, Topic } from '../src/log/types.js';
 import { StreamManager, type StreamManagerOptions } from '../src/streams/manager.js';
 import { Receiver } from './fixtures.js';
@@ -31,27 +32,37 @@ const event = () => ({
   ),
 });
 
-/** An events stream from the end of a fresh one-partition log, to a local receiver. */
+/** An events stream (from the end of a fresh one-partition log, unless told) to a local receiver. */
 async function setUp(
   options: Partial<StreamManagerOptions> & {
     wrap?: (topic: Topic) => Topic;
     wrapCursors?: (cursors: CursorStore) => CursorStore;
+    logOptions?: Partial<EmbeddedLogOptions>;
+    start?: string;
+    size?: number;
   } = {},
 ) {
-  const dir = mkdtempSync(join(tmpdir(), 'ds-lane-pacing-'));
+  const dir = mkdtempSync(join(tmpdir(), 'ds-lane-'));
   const receiver = new Receiver();
   await receiver.start();
-  const log: EmbeddedLog = await openEmbeddedLog({ dir: join(dir, 'log'), fsync: 'never' });
+  const {
+    wrap = (t: Topic) => t,
+    wrapCursors = (c: CursorStore) => c,
+    logOptions,
+    start = 'now',
+    size,
+    ...managerOptions
+  } = options;
+  const log: EmbeddedLog = await openEmbeddedLog({ dir: join(dir, 'log'), fsync: 'never', ...logOptions });
   const events = await log.topic('events', 1);
   const usage = await log.topic('usage', 1);
-  const { wrap = (t: Topic) => t, wrapCursors = (c: CursorStore) => c, ...rest } = options;
   const manager = new StreamManager({
     dir: join(dir, 'streams'),
     sources: { events: [wrap(events)], usage: [usage] },
     cursors: wrapCursors(log.cursors),
     sinks,
     lanesIn: 'process',
-    ...rest,
+    ...managerOptions,
   });
   cleanups.push(async () => {
     await manager.close();
@@ -62,8 +73,11 @@ async function setUp(
   const stream = await manager.create(ORGANISATION, {
     name: 'pacing',
     data_stream_type: { id: 2 },
-    destination: { connection_type: 'RestAPI', credentials: { url: receiver.url } },
-    start: 'now',
+    destination: {
+      connection_type: 'RestAPI',
+      credentials: { url: receiver.url, ...(size ? { size } : {}) },
+    },
+    start,
   });
   return { receiver, log, events, manager, stream };
 }
@@ -161,5 +175,45 @@ describe('a lane at the end of a log that cannot tell of appends (as on Kafka)',
     expect(reads).toBeLessThanOrEqual(8);
     await events.append(0, [event()]);
     await until(() => receiver.records().length === 1);
+  });
+});
+
+describe('a running lane that retention passes', () => {
+  it('goes to Error with LOG_OFFSET_OUT_OF_RANGE, and restart goes on from the oldest record left', async () => {
+    const { receiver, events, manager, stream } = await setUp({
+      // Every closed segment goes at the next roll; a segment holds about 60 records.
+      logOptions: { retentionMs: 0, retentionClock: 'append', segmentBytes: 8 * 1024 },
+      start: 'earliest',
+      size: 10,
+      lingerMs: 10,
+      pollMs: 10,
+      maxInFlight: 1,
+      // Retried for longer than the test takes: the batch is not dead-lettered.
+      retry: { minDelayMs: 10, maxDelayMs: 20, maxElapsedMs: 60_000 },
+    });
+    // The receiver refuses until told otherwise: the lane stays on its first batch.
+    receiver.failNext = Number.MAX_SAFE_INTEGER;
+    const first = nextId;
+    await events.append(0, Array.from({ length: 30 }, event));
+    await until(() => receiver.failNext < Number.MAX_SAFE_INTEGER - 2);
+    // Meanwhile the log moves on, and retention removes what the lane has not read.
+    for (let i = 0; i < 20; i++) await events.append(0, Array.from({ length: 5 }, event));
+    const oldest = await events.startOffset(0);
+    expect(oldest).toBeGreaterThan(30);
+
+    receiver.failNext = 0;
+    await until(() => manager.get(ORGANISATION, stream.id).status.description === 'Error');
+    const failed = manager.get(ORGANISATION, stream.id);
+    expect(failed.error?.code).toBe('LOG_OFFSET_OUT_OF_RANGE');
+    // What the lane had read before retention (its first read, in the shared cache) was
+    // delivered; the removed records after it cannot be.
+    expect(receiver.records().map((r) => r.id)).toEqual(
+      Array.from({ length: 30 }, (_, i) => 64 * (first + i)),
+    );
+
+    await manager.restart(ORGANISATION, stream.id);
+    const end = await events.endOffset(0);
+    await until(() => receiver.records().length === 30 + (end - oldest));
+    expect(manager.get(ORGANISATION, stream.id).status.description).toBe('Running');
   });
 });
