@@ -188,6 +188,26 @@ describe('records a lane hands to sinks', () => {
     });
   });
 
+  it('keep each key as it was written: endpoint ids, other text, and no key', async () => {
+    const keyed = await log.topic('keyed', 1);
+    const value = (id: number) =>
+      Buffer.from(`{"id":${id},"alert":false,"event_type":{"id":1},"organisation":{"id":1001}}`);
+    // Integers go in a number column; one other key keeps the chunk's keys as text.
+    const keys = [
+      ['12', null, '9007199254740'],
+      ['12', '007', null, 'endpoint-a'],
+    ] as const;
+    for (const batch of keys) {
+      const from = await keyed.endOffset(0);
+      await keyed.append(
+        0,
+        batch.map((key, i) => ({ key, timestamp: 1_767_225_600_000, value: value(64 * (from + i)) })),
+      );
+      const own = (await new SharedReads().chunk(keyed, 0, from, {}))?.byOrganisation.get(1001);
+      expect(Array.from({ length: own?.length ?? 0 }, (_, i) => own?.record(i).key)).toEqual(batch);
+    }
+  });
+
   it('finds the envelope fields from the head of the bytes as from the whole text', async () => {
     const { fieldsOf, fieldsOfBytes } = await import('../src/streams/record-fields.js');
     const event = `{"id":128,"timestamp":"t","alert":true,"description":"Zürich ${'é'.repeat(100)}","event_type":{"id":3,"description":"x"},"organisation":{"id":1002,"name":"ö"}}`;
