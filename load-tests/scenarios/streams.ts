@@ -213,7 +213,7 @@ const quantile = (sorted: number[], q: number) =>
 /**
  * The first seconds of a run, left out of the "warm" percentiles: 80 lanes open their
  * connections and their code is compiled while the first batches go (in the lanes-alone
- * phase the first second's p99 is about three times the later seconds').
+ * phase the first second's p99 is 1.3 to 1.5 times the later seconds').
  */
 const WARM_UP_MS = 2000;
 
