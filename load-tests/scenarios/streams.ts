@@ -35,6 +35,7 @@ import { streamsOf } from '../../src/streams/beside-engine.js';
 import { StreamManager } from '../../src/streams/manager.js';
 import { fieldsOf } from '../../src/streams/record-fields.js';
 import { SINKS } from '../../src/streams/sinks.js';
+import { percentiles, type Sample } from './live-harness.js';
 
 const [devicesArg = '20000', hoursArg = '6', rateArg = '20000'] = process.argv.slice(2);
 const dir = mkdtempSync(join(tmpdir(), 'bench-streams-'));
@@ -206,25 +207,21 @@ const backlog = await (async () => {
   return { records, seconds, records_per_second: Math.round(records / seconds), s3 };
 })();
 
-/** Milliseconds at quantile q of sorted latencies. */
-const quantile = (sorted: number[], q: number) =>
-  sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? 0;
-
 /**
- * The first seconds of a run, left out of the "warm" percentiles: 80 lanes open their
- * connections and their code is compiled while the first batches go (in the lanes-alone
- * phase the first second's p99 is 1.3 to 1.5 times the later seconds').
+ * The first seconds of a run, left out of the "warm" p99: 80 lanes open their connections
+ * and their code is compiled while the first batches go (in the lanes-alone phase the
+ * first second's p99 is 1.3 to 1.5 times the later seconds').
  */
-const WARM_UP_MS = 2000;
+const WARM_UP_S = 2;
 
-/** p50 and p99 of every record, and p99 of the records that entered after the warm-up. */
-function latencyStats(timed: { entered: number; latency: number }[], began: number) {
-  const all = timed.map((t) => t.latency).sort((a, b) => a - b);
-  const warm = timed
-    .filter((t) => t.entered - began >= WARM_UP_MS)
-    .map((t) => t.latency)
-    .sort((a, b) => a - b);
-  return { p50_ms: quantile(all, 0.5), p99_ms: quantile(all, 0.99), p99_warm_ms: quantile(warm, 0.99) };
+/** p50 and p99 of every record, and p99 of the records that entered after the warm-up (`due`: seconds from the start). */
+function latencyStats(samples: Sample[]) {
+  const all = percentiles(samples);
+  return {
+    p50_ms: all.p50,
+    p99_ms: all.p99,
+    p99_warm_ms: percentiles(samples, (s) => s.due >= WARM_UP_S).p99,
+  };
 }
 
 // 3. The lanes alone: the backlog's output appended to a fresh log at RATE records/s.
@@ -293,16 +290,16 @@ const lanesAlone = await (async () => {
   await to.close();
   await from.close();
   receiver.stop();
-  const timed: { entered: number; latency: number }[] = [];
+  const samples: Sample[] = [];
   for (let k = 0; k < acked.length; k += 2) {
     const at = appendedAt.get(acked[k] as number);
-    if (at !== undefined) timed.push({ entered: at, latency: (acked[k + 1] as number) - at });
+    if (at !== undefined) samples.push({ due: (at - beganAt) / 1000, ms: (acked[k + 1] as number) - at });
   }
   return {
     rate,
     records,
     records_per_second: Math.round(records / seconds),
-    ...latencyStats(timed, beganAt),
+    ...latencyStats(samples),
   };
 })();
 
@@ -342,13 +339,13 @@ const live = await (async () => {
   await streams.close();
   await engine.close();
   receiver.stop();
-  const timed: { entered: number; latency: number }[] = [];
+  const samples: Sample[] = [];
   for (let k = 0; k < acked.length; k += 2) {
     const { partition, offset } = idPosition(acked[k] as number);
     const chunk = chunks.find((c) => (c.ends[partition] ?? 0) > offset);
     // Organisation-level records have ids of their own scheme: only raw-derived ids are timed.
     if (chunk && partition < (raw?.partitions ?? 0))
-      timed.push({ entered: chunk.at, latency: (acked[k + 1] as number) - chunk.at });
+      samples.push({ due: (chunk.at - beganAt) / 1000, ms: (acked[k + 1] as number) - chunk.at });
   }
   return {
     rate,
@@ -357,7 +354,7 @@ const live = await (async () => {
     seconds,
     records_per_second: Math.round(records / seconds),
     raw_per_second_achieved: Math.round(rawRecords / seconds),
-    ...latencyStats(timed, beganAt),
+    ...latencyStats(samples),
   };
 })();
 rmSync(dir, { recursive: true, force: true });
